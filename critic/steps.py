@@ -10,9 +10,10 @@ import re
 NO_ERROR = -1
 
 # "Step 3:", "**Step 3:**", "### Step 3." at the very start of a step (after optional markdown decoration).
-_STEP_PREFIX = re.compile(r"^\s*(?:[#*_>\s]*)step\s*(\d+)\s*[:.)]\s*(?:\*\*|__)?\s*", re.IGNORECASE)
+# One decoration character per repetition: nested quantifiers here backtrack exponentially on "*****...".
+_STEP_PREFIX = re.compile(r"^[#*_>\s]*step\s*(\d+)\s*[:.)]\s*(?:\*\*|__)?\s*", re.IGNORECASE)
 # A step marker at the start of a line inside free text.
-_STEP_MARKER = re.compile(r"(?im)^[ \t]*(?:[#*_>]+[ \t]*)*step[ \t]*(\d+)[ \t]*[:.)]")
+_STEP_MARKER = re.compile(r"(?im)^[ \t]*(?:[#*_>][ \t]*)*step[ \t]*(\d+)[ \t]*[:.)]")
 STEP_SEPARATOR = "\n\n"
 
 
