@@ -1,0 +1,270 @@
+"""The critique-refine loop as a LangGraph ``StateGraph`` (DESIGN.md §3).
+
+::
+
+    START -> generate -> check -> critique -> decide --accepted---------------------------> END
+          \\-(steps given)-^   ^                   |--round limit / same solution / unreadable --> END
+                              +----- refine <-----+--first wrong step k
+
+A *round* is one solution being checked (SymPy) and critiqued. ``max_rounds`` bounds the rounds, so it allows at
+most ``max_rounds - 1`` refinements. The ``critique`` node closes each round with a verdict (:func:`judge`, a pure
+function) and the ``decide`` edge routes on it: the loop stops, in this order, when
+
+- the solution has no steps (``empty_solution``);
+- the critique accepts it and no SymPy veto applies (``accepted``);
+- nothing flags a step: the critique could not be read and SymPy found nothing (``critic_unparsed`` /
+  ``critic_truncated``). Re-asking a greedy critic about the same text gives the same text, so a retry is not free
+  progress; the row is reported as not accepted. A truncated critique that already judged some step wrong *does*
+  flag it (the trained format stops at the first wrong step), and a SymPy contradiction flags a step on its own;
+- ``max_rounds`` rounds are done (``max_rounds``);
+- this solution was already critiqued in an earlier round (``repeated_solution``): refining it again would repeat
+  the same feedback.
+
+Otherwise it refines from the first flagged step ``k``: steps ``1..k-1`` are kept byte-identical, the generator gets
+the critique up to step ``k`` (plus SymPy evidence in ``veto`` mode) and continues its own answer from ``Step k:``.
+
+SymPy modes: ``off`` (no checks), ``veto`` (first wrong step = the earlier of the critic's and a definite SymPy
+contradiction; the evidence goes into the feedback), ``prompt`` (the findings are shown to the critic as tool notes;
+the critic alone decides).
+
+Engines and settings travel in the run's :class:`LoopContext` (LangGraph runtime context), never in the state, so
+one compiled graph serves every run and many runs share one batching engine concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+from dataclasses import dataclass, field
+from typing import Annotated, Literal, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import RetryPolicy
+from pydantic import BaseModel, Field
+
+from critic.engines.base import Chat, ChatEngine, EngineError, Generation, Sampling
+from critic.prompts import critic_messages, feedback_for_refinement, refine_messages, solve_messages
+from critic.parse import parse_critique
+from critic.records import NO_ERROR, Critique, Evidence, StepCheck
+from critic.steps import split_steps
+from critic.sympy_tool import check_steps
+
+SympyMode = Literal["off", "veto", "prompt"]
+SYMPY_MODES: tuple[str, ...] = ("off", "veto", "prompt")
+StopReason = Literal[
+    "accepted", "max_rounds", "repeated_solution", "critic_unparsed", "critic_truncated", "empty_solution"
+]
+FlaggedBy = Literal["critic", "sympy", "both"]
+
+
+class RoundTrace(BaseModel):
+    """One round: the solution as it stood, what SymPy and the critic said, and what happened next."""
+
+    round: int
+    steps: list[str]
+    origin: Literal["generated", "given", "refined"]
+    kept_steps: int = 0  # how many leading steps were carried over unchanged from the previous round
+    checks: list[StepCheck] = Field(default_factory=list)
+    critique: Critique
+    first_wrong_step1: int | None  # after combining critic and SymPy (-1 = none, None = unreadable, nothing flagged)
+    flagged_by: FlaggedBy | None = None
+    refine_from_step1: int | None = None  # the step the next round regenerates from; None when the loop stopped
+    feedback: str | None = None  # what the generator was told for that refinement
+    generator_tokens: int = 0  # spent producing this round's solution
+    critic_tokens: int = 0  # spent critiquing it
+
+
+class LoopState(TypedDict, total=False):
+    problem: str
+    steps: list[str]  # the current solution, without "Step i:" prefixes
+    origin: Literal["generated", "given", "refined"]
+    kept_steps: int
+    round: int  # rounds critiqued so far
+    checks: list[StepCheck]
+    critique: Critique
+    solution_tokens: int  # generator tokens behind the current solution
+    refine_from_step1: int
+    feedback: str
+    stop_reason: StopReason
+    accepted: bool
+    trace: Annotated[list[RoundTrace], operator.add]
+    generator_tokens: Annotated[int, operator.add]
+    critic_tokens: Annotated[int, operator.add]
+
+
+@dataclass(frozen=True)
+class LoopContext:
+    generator: ChatEngine
+    critic: ChatEngine
+    max_rounds: int = 3
+    sympy: SympyMode = "veto"
+    sampling: Sampling = field(default_factory=Sampling)  # generator decoding
+    critic_sampling: Sampling | None = None  # defaults to ``sampling``
+
+
+# ---- helpers ------------------------------------------------------------------------------------------------------
+
+
+async def _complete(engine: ChatEngine, chat: Chat, sampling: Sampling) -> Generation:
+    """One greedy/first sample; an engine-side error becomes :class:`EngineError` so the node's retry policy sees it."""
+    generations = await engine.agenerate(chat, sampling.model_copy(update={"n": 1}))
+    if not generations or generations[0].finish_reason == "error":
+        raise EngineError(f"{engine.name}: generation failed: {str(generations[0]) if generations else 'no output'}")
+    return generations[0]
+
+
+def _continued_steps(continuation: str, kept: list[str]) -> list[str]:
+    """Kept steps (the very same strings) + the steps of the generator's continuation of its prefilled ``Step k:``."""
+    return list(kept) + split_steps(f"Step {len(kept) + 1}:{continuation}")
+
+
+def tool_notes(checks: list[StepCheck]) -> str | None:
+    """SymPy results as notes for the critic (``prompt`` mode): contradictions first, then verified claims."""
+    lines = []
+    for check in checks:
+        for ev in check.evidence:
+            if not ev.ok:
+                lines.append(f"Step {check.step1}: {ev.claim} is FALSE, the left side equals {ev.expected}.")
+    for check in checks:
+        for ev in check.evidence:
+            if ev.ok:
+                lines.append(f"Step {check.step1}: {ev.claim} verified.")
+    return "\n".join(lines) or None
+
+
+def first_sympy_finding(checks: list[StepCheck]) -> int:
+    return min((c.step1 for c in checks if c.is_finding), default=NO_ERROR)
+
+
+def critic_flag(critique: Critique) -> int | None:
+    """The critic's first wrong step: its final answer, or for an unreadable critique the first step it already
+    judged wrong (-1 / None when none)."""
+    if critique.status == "ok":
+        return critique.first_wrong_step1
+    wrong = [v.step1 for v in critique.verdicts if v.verdict == "wrong"]
+    return min(wrong) if wrong else None
+
+
+def combine(critic_step1: int | None, sympy_step1: int, mode: SympyMode) -> tuple[int | None, FlaggedBy | None]:
+    """First wrong step after the SymPy setting, and who flagged it."""
+    flags = {"critic": critic_step1 if critic_step1 not in (None, NO_ERROR) else None}
+    flags["sympy"] = sympy_step1 if mode == "veto" and sympy_step1 != NO_ERROR else None
+    found = [s for s in flags.values() if s is not None]
+    if not found:
+        return critic_step1, None  # -1 (accepted) or None (unreadable)
+    first = min(found)
+    by = [name for name, s in flags.items() if s == first]
+    return first, ("both" if len(by) == 2 else by[0])
+
+
+def _evidence_at(checks: list[StepCheck], step1: int) -> list[Evidence]:
+    return [ev for c in checks if c.step1 == step1 for ev in c.evidence if not ev.ok]
+
+
+# ---- nodes (each returns a partial state update) ------------------------------------------------------------------
+
+
+async def generate(state: LoopState, runtime: Runtime[LoopContext]) -> LoopState:
+    ctx = runtime.context
+    chat = solve_messages(state["problem"])
+    out = await _complete(ctx.generator, chat, ctx.sampling)
+    return {"steps": _continued_steps(out, []), "origin": "generated", "kept_steps": 0,
+            "solution_tokens": out.num_tokens, "generator_tokens": out.num_tokens}
+
+
+async def check(state: LoopState, runtime: Runtime[LoopContext]) -> LoopState:
+    if runtime.context.sympy == "off" or not state["steps"]:
+        return {"checks": []}
+    # SymPy is CPU-bound and time-boxed; a worker thread keeps the event loop feeding the engine meanwhile.
+    return {"checks": await asyncio.to_thread(check_steps, state["problem"], state["steps"])}
+
+
+async def critique(state: LoopState, runtime: Runtime[LoopContext]) -> LoopState:
+    ctx, steps = runtime.context, state["steps"]
+    if not steps:
+        return close_round(state, ctx, Critique(status="unparsed"), critic_tokens=0)
+    notes = tool_notes(state["checks"]) if ctx.sympy == "prompt" else None
+    out = await _complete(ctx.critic, critic_messages(state["problem"], steps, tool_notes=notes),
+                          ctx.critic_sampling or ctx.sampling)
+    update = close_round(state, ctx, parse_critique(out, len(steps), out.finish_reason), critic_tokens=out.num_tokens)
+    return update | {"critic_tokens": out.num_tokens}
+
+
+def judge(state: LoopState, ctx: LoopContext, crit: Critique) -> tuple[StopReason | None, int | None, FlaggedBy | None]:
+    """The stop rules (module docstring), in order: (stop reason or None to refine, first wrong step, who flagged)."""
+    first, by = combine(critic_flag(crit), first_sympy_finding(state["checks"]), ctx.sympy)
+    if not state["steps"]:
+        return "empty_solution", first, by
+    if first == NO_ERROR and crit.accepts:
+        return "accepted", first, by
+    if first in (None, NO_ERROR):
+        return ("critic_truncated" if crit.status == "truncated" else "critic_unparsed"), first, by
+    if state.get("round", 0) + 1 >= ctx.max_rounds:
+        return "max_rounds", first, by
+    if any(entry.steps == state["steps"] for entry in state.get("trace", [])):
+        return "repeated_solution", first, by
+    return None, first, by
+
+
+def close_round(state: LoopState, ctx: LoopContext, crit: Critique, critic_tokens: int) -> LoopState:
+    """The round's verdict and trace entry; with no stop reason, the refinement point and the generator's feedback."""
+    stop, first, by = judge(state, ctx, crit)
+    feedback = None
+    if stop is None:
+        evidence = _evidence_at(state["checks"], first) if ctx.sympy == "veto" else []
+        feedback = feedback_for_refinement(crit, first, evidence)
+    rnd = state.get("round", 0) + 1
+    entry = RoundTrace(round=rnd, steps=state["steps"], origin=state["origin"], kept_steps=state.get("kept_steps", 0),
+                       checks=state["checks"], critique=crit, first_wrong_step1=first, flagged_by=by,
+                       refine_from_step1=None if stop else first, feedback=feedback,
+                       generator_tokens=state.get("solution_tokens", 0), critic_tokens=critic_tokens)
+    update: LoopState = {"round": rnd, "critique": crit, "trace": [entry]}
+    if stop is not None:
+        return update | {"stop_reason": stop, "accepted": stop == "accepted"}
+    return update | {"refine_from_step1": first, "feedback": feedback}
+
+
+def decide(state: LoopState) -> Literal["refine", "__end__"]:
+    """Route after a critique: stop when the round closed with a stop reason, else refine."""
+    return END if state.get("stop_reason") else "refine"
+
+
+async def refine(state: LoopState, runtime: Runtime[LoopContext]) -> LoopState:
+    ctx, k = runtime.context, state["refine_from_step1"]
+    kept = state["steps"][: k - 1]
+    chat = refine_messages(state["problem"], kept, state["feedback"], rejected_step=state["steps"][k - 1])
+    out = await _complete(ctx.generator, chat, ctx.sampling)
+    return {"steps": _continued_steps(out, kept), "origin": "refined", "kept_steps": len(kept),
+            "solution_tokens": out.num_tokens, "generator_tokens": out.num_tokens}
+
+
+def _entry(state: LoopState) -> Literal["generate", "check"]:
+    return "check" if state.get("steps") else "generate"
+
+
+# ---- the graph ----------------------------------------------------------------------------------------------------
+
+ENGINE_RETRY = RetryPolicy(max_attempts=3, initial_interval=0.5, retry_on=(EngineError, ConnectionError, TimeoutError))
+
+
+def build_graph(retry: RetryPolicy = ENGINE_RETRY):
+    g = StateGraph(LoopState, context_schema=LoopContext)
+    g.add_node("generate", generate, retry_policy=retry)
+    g.add_node("check", check)
+    g.add_node("critique", critique, retry_policy=retry)
+    g.add_node("refine", refine, retry_policy=retry)
+    g.add_conditional_edges(START, _entry, ["generate", "check"])
+    g.add_edge("generate", "check")
+    g.add_edge("check", "critique")
+    g.add_conditional_edges("critique", decide, ["refine", END])
+    g.add_edge("refine", "check")
+    return g.compile()
+
+
+LOOP = build_graph()
+
+
+def recursion_limit(max_rounds: int) -> int:
+    """Super-steps one run can take: generate + per round (check, critique, refine), with slack."""
+    return 3 * max_rounds + 8
