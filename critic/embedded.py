@@ -113,5 +113,10 @@ def _convert(gguf: Path, out: Path) -> None:
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id, eos_token_id=im_end, pad_token_id=tokenizer.pad_token_id
     )
+    tokenizer.model_max_length = model.config.max_position_embeddings
     model.save_pretrained(str(out), safe_serialization=True)
     tokenizer.save_pretrained(str(out))
+    # mkdtemp makes a private folder; the cache entry is an ordinary, readable model folder.
+    out.chmod(0o755)
+    for path in out.iterdir():
+        path.chmod(0o644)
