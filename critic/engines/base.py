@@ -63,3 +63,7 @@ class ChatEngine(Protocol):
     async def agenerate(self, chat: Chat, sampling: Sampling) -> list[Generation]:
         """One request; concurrent calls are batched inside the engine."""
         ...
+
+    def close(self) -> None:
+        """Release the model (engine process, server connections); the engine is unusable afterwards."""
+        ...

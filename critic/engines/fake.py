@@ -41,3 +41,6 @@ class FakeScriptedEngine:
 
     async def agenerate(self, chat: Chat, sampling: Sampling) -> list[Generation]:
         return self._one(chat, sampling)
+
+    def close(self) -> None:
+        """Nothing to release: the fake holds no model."""
