@@ -1,0 +1,262 @@
+"""``deepcritic eval ...`` and ``deepcritic view ...``: thin argparse layers over eval's public functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+PROG = "deepcritic eval"
+EXIT_USAGE = 2
+
+DESCRIPTION = """\
+Measure critics and the critique-refine loop. Every run writes one folder: predictions / samples (JSONL, resumable:
+rerun the same command to continue), metrics.json, report.md, PNG plots and config.json.
+
+commands:
+  error-id   first-wrong-step identification on ProcessBench, MR-GSM8K or a PRM800K-format file
+  refine     refinement success on GSM8K test / MATH-500: accuracy before -> after, w->c, c->w
+  tts        verified majority voting: plain vs critic-filtered majority, accuracy vs N
+  report     re-render one run's report, or put several runs side by side
+"""
+
+ERROR_ID_EXAMPLES = """\
+examples:
+  deepcritic eval error-id --critic sympy --data processbench --data mr-gsm8k -o runs/sympy
+  deepcritic eval error-id --critic embedded --data processbench-gsm8k --limit 20 --max-tokens 256 -o runs/smol
+  deepcritic eval error-id --critic vllm:PATH/TO/DeepCritic-7B-RL --data processbench --max-tokens 8192 -o runs/dc
+  deepcritic eval error-id --critic vllm:Qwen/Qwen2.5-7B-Instruct --prompt processbench --decoding maj -k 8 \\
+      --temperature 0.7 --data processbench-math -o runs/qwen-maj8
+  deepcritic eval error-id --config run.yaml -o runs/x     # YAML/JSON with the same fields; flags override
+
+data: processbench (= all four subsets), processbench-gsm8k, processbench-math, processbench-olympiadbench,
+processbench-omnimath, mr-gsm8k, or a ProcessBench/PRM800K-format file path (repeat --data for several).
+"""
+
+REFINE_EXAMPLES = """\
+examples:
+  deepcritic eval refine --data gsm8k-test --limit 10 --max-tokens 256 -o runs/refine-smol
+  deepcritic eval refine --generator vllm:Qwen/Qwen2.5-7B-Instruct --critic vllm:PATH/TO/DeepCritic-7B-RL \\
+      --data gsm8k-test --data math500 --ablations -o runs/refine
+  deepcritic eval refine --initial outputs.jsonl --data math500 -o runs/refine-existing
+"""
+
+TTS_EXAMPLES = """\
+examples:
+  deepcritic eval tts --data gsm8k-test --limit 5 -n 4 --max-tokens 256 -o runs/tts-smol
+  deepcritic eval tts --generator vllm:Qwen/Qwen2.5-7B-Instruct --critic vllm:PATH/TO/DeepCritic-7B-RL \\
+      --data math500 -n 16 -o runs/tts
+"""
+
+REPORT_EXAMPLES = """\
+examples:
+  deepcritic eval report runs/sympy                      # rewrite that run's report.md and plot
+  deepcritic eval report runs/sympy runs/smol -o runs/compare
+"""
+
+
+class CliError(Exception):
+    """A user error: one line, exit code 2."""
+
+
+def _common(p: argparse.ArgumentParser, data_help: str) -> None:
+    p.add_argument("-o", "--out", required=True, metavar="DIR", help="run folder (created; rerun to resume)")
+    p.add_argument("--data", action="append", metavar="NAME|PATH", help=data_help)
+    p.add_argument("--limit", type=int, metavar="N", help="items per data set (a seeded random subset)")
+    p.add_argument("--seed", type=int, metavar="S", help="seed for --limit subsets and sampling (default: 0)")
+    p.add_argument("--config", metavar="FILE", help="YAML or JSON with the run's fields; flags given override it")
+    p.add_argument("--name", help="label for reports (default: the folder name)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    raw = argparse.RawDescriptionHelpFormatter
+
+    err = sub.add_parser("error-id", help="first-wrong-step identification", epilog=ERROR_ID_EXAMPLES,
+                         formatter_class=raw)
+    _common(err, "data set name or file (repeatable; default: processbench)")
+    err.add_argument("--critic", metavar="SPEC", help="engine spec, or 'sympy' for the SymPy-only baseline "
+                                                     "(default: embedded)")
+    err.add_argument("--prompt", choices=["deliberate", "processbench"],
+                     help="deliberate (1-based Step i, the trained format; default) or processbench (0-based)")
+    err.add_argument("--decoding", choices=["greedy", "sample", "maj"],
+                     help="greedy (default), sample = pass@1 over -k samples, maj = maj@k (unparsed do not vote)")
+    err.add_argument("-k", type=int, metavar="K", help="samples per solution for sample / maj (default: 1)")
+    err.add_argument("--temperature", type=float, help="default 0 for greedy, 0.7 for sample / maj")
+    err.add_argument("--top-p", type=float, dest="top_p")
+    err.add_argument("--max-tokens", type=int, dest="max_tokens", help="critique token limit (default: 2048)")
+    err.add_argument("--batch-size", type=int, dest="batch_size", help="chats per engine call (default: 32)")
+
+    ref = sub.add_parser("refine", help="refinement success before -> after", epilog=REFINE_EXAMPLES,
+                         formatter_class=raw)
+    _common(ref, "problem set name or file (repeatable; default: gsm8k-test and math500)")
+    ref.add_argument("--generator", metavar="SPEC", help="generator engine spec (default: embedded)")
+    ref.add_argument("--critic", metavar="SPEC", help="critic engine spec (default: embedded)")
+    ref.add_argument("--initial", metavar="JSONL", help="existing solutions (id, problem, steps or response) "
+                                                        "instead of generating them")
+    ref.add_argument("--max-rounds", type=int, dest="max_rounds", help="critique rounds (default: 3)")
+    ref.add_argument("--sympy", choices=["off", "veto", "prompt"], help="SymPy mode (default: veto)")
+    ref.add_argument("--ablations", action="store_true", default=None,
+                     help="also run the self-critic (generator critiques itself) and no-SymPy variants")
+    ref.add_argument("--temperature", type=float, help="generator temperature (default: 0)")
+    ref.add_argument("--max-tokens", type=int, dest="max_tokens", help="generator token limit (default: 1024)")
+    ref.add_argument("--critic-max-tokens", type=int, dest="critic_max_tokens", help="default: 2048")
+    ref.add_argument("--concurrency", type=int, help="loops in flight (default: 16)")
+    ref.add_argument("--batch-size", type=int, dest="batch_size", help="problems per call for initial solutions")
+
+    tts = sub.add_parser("tts", help="verified majority voting vs plain majority", epilog=TTS_EXAMPLES,
+                         formatter_class=raw)
+    _common(tts, "problem set name or file (repeatable; default: gsm8k-test)")
+    tts.add_argument("--generator", metavar="SPEC", help="generator engine spec (default: embedded)")
+    tts.add_argument("--critic", metavar="SPEC", help="critic engine spec (default: embedded)")
+    tts.add_argument("-n", type=int, metavar="N", help="samples per problem (default: 8); curve at 1, 2, 4, ..., N")
+    tts.add_argument("--temperature", type=float, help="generator temperature (default: 0.7)")
+    tts.add_argument("--top-p", type=float, dest="top_p")
+    tts.add_argument("--max-tokens", type=int, dest="max_tokens", help="generator token limit (default: 1024)")
+    tts.add_argument("--critic-max-tokens", type=int, dest="critic_max_tokens", help="default: 2048")
+    tts.add_argument("--sympy", choices=["off", "veto"], help="veto: a SymPy contradiction also rejects a sample")
+    tts.add_argument("--batch-size", type=int, dest="batch_size", help="problems per engine call (default: 8)")
+
+    rep = sub.add_parser("report", help="re-render or compare run folders", epilog=REPORT_EXAMPLES,
+                         formatter_class=raw)
+    rep.add_argument("runs", nargs="+", metavar="DIR", help="run folders (config.json + metrics.json)")
+    rep.add_argument("-o", "--out", metavar="DIR", help="comparison folder (needed for several runs)")
+    return parser
+
+
+RUN_FLAGS = {"out", "config", "no_progress", "command"}
+
+
+def _config_fields(args: argparse.Namespace) -> dict:
+    fields: dict = {}
+    if args.config:
+        import yaml
+
+        path = Path(args.config)
+        if not path.is_file():
+            raise CliError(f"no such config file: {args.config}")
+        loaded = yaml.safe_load(path.read_text())  # JSON is YAML too
+        if not isinstance(loaded, dict):
+            raise CliError(f"{args.config}: expected a mapping of fields")
+        fields.update(loaded)
+    fields.update({k: v for k, v in vars(args).items() if k not in RUN_FLAGS and v is not None})
+    fields.pop("kind", None)
+    if "name" not in fields:
+        fields["name"] = Path(args.out).name
+    return fields
+
+
+def _cmd_error_id(args: argparse.Namespace) -> int:
+    from eval.error_id import ErrorIdConfig, run_error_id
+    from eval.report import error_id_table
+
+    fields = _config_fields(args)
+    if fields.get("decoding", "greedy") != "greedy" and "temperature" not in fields:
+        fields["temperature"] = 0.7
+    config = ErrorIdConfig(**fields)
+    metrics = run_error_id(config, args.out, progress=not args.no_progress)
+    print(error_id_table(metrics))
+    print(f"\nwrote {Path(args.out) / 'report.md'}")
+    return 0
+
+
+def _cmd_refine(args: argparse.Namespace) -> int:
+    from eval.refine_success import RefineConfig, run_refine
+    from eval.report import refine_table
+
+    config = RefineConfig(**_config_fields(args))
+    metrics = run_refine(config, args.out, progress=not args.no_progress)
+    print(refine_table(metrics))
+    print(f"\nwrote {Path(args.out) / 'report.md'}")
+    return 0
+
+
+def _cmd_tts(args: argparse.Namespace) -> int:
+    from eval.report import tts_table
+    from eval.tts import TtsConfig, run_tts
+
+    config = TtsConfig(**_config_fields(args))
+    metrics = run_tts(config, args.out, progress=not args.no_progress)
+    print(tts_table(metrics))
+    print(f"\nwrote {Path(args.out) / 'report.md'}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from eval.report import compare_runs, write_report
+
+    if len(args.runs) == 1 and not args.out:
+        print(f"wrote {write_report(args.runs[0])}")
+        return 0
+    if not args.out:
+        raise CliError("several runs: give -o DIR for the comparison")
+    path = compare_runs(args.runs, args.out)
+    print(path.read_text())
+    print(f"wrote {path}")
+    return 0
+
+
+COMMANDS = {"error-id": _cmd_error_id, "refine": _cmd_refine, "tts": _cmd_tts, "report": _cmd_report}
+
+
+def _fail(prog: str, e: BaseException) -> int:
+    message = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if type(e).__name__ == "ValidationError":  # pydantic: name the field and the problem, one line
+        errors = e.errors()  # type: ignore[attr-defined]
+        message = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'config'}: {err['msg']}" for err in errors)
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``deepcritic eval COMMAND ...``; returns the exit code."""
+    from critic.engines.base import EngineError
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as e:  # argparse printed the usage error or the help
+        return int(e.code or 0)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.command](args)
+    except (CliError, EngineError, FileNotFoundError, ValueError, json.JSONDecodeError) as e:
+        return _fail(PROG, e)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted (rerun the same command to resume)", file=sys.stderr)
+        return 130
+
+
+VIEW_PROG = "deepcritic view"
+
+
+def view_main(argv: list[str] | None = None) -> int:
+    """``deepcritic view FILE [-o OUT.html]``: one static HTML page of a solve/refine output."""
+    from eval.view import write_view
+
+    parser = argparse.ArgumentParser(
+        prog=VIEW_PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Turn a solve/refine output (one SolveResult JSON, or a JSONL of refine rows) into one static "
+                    "HTML page: steps coloured by the critic's verdict, each step's critique beside it, SymPy "
+                    "evidence, and what each refinement kept and replaced.",
+        epilog="examples:\n  deepcritic solve --json \"What is 17 * 24?\" > solve.json && deepcritic view solve.json\n"
+               "  deepcritic view refined.jsonl -o refined.html")
+    parser.add_argument("file", help="solve/critique --json output, or refine JSONL")
+    parser.add_argument("-o", "--out", metavar="OUT.html", help="output page (default: FILE with .html)")
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as e:
+        return int(e.code or 0)
+    try:
+        if not Path(args.file).is_file():
+            raise CliError(f"no such file: {args.file}")
+        print(f"wrote {write_view(args.file, args.out)}")
+        return 0
+    except (CliError, FileNotFoundError, ValueError) as e:
+        return _fail(VIEW_PROG, e)

@@ -1,0 +1,212 @@
+"""Error identification: does a critic find the first wrong step of a step-labelled solution?
+
+A critic is any engine spec (``get_engine``) prompted with the deliberate critic prompt (1-based steps,
+``parse_critique``) or the ProcessBench-style prompt (0-based paragraphs, ``parse_processbench``), or ``sympy``: the
+non-LLM baseline whose prediction is the first step :func:`critic.sympy_tool.check_steps` proves wrong (else -1).
+
+Decoding: ``greedy`` (one sample at temperature 0), ``sample`` (k samples, pass@1 = mean correctness over them) or
+``maj`` (k samples, majority vote over the readable ones; unreadable ones do not vote).
+
+The run writes ``predictions.jsonl`` one row per sample as each batch finishes, and resumes from it; then
+``metrics.json``, ``report.md`` and ``f1.png`` (see :mod:`eval.report`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from critic.data import PROCESSBENCH_SUBSETS, JsonlWriter, load_dataset_by_name
+from critic.engines.base import ChatEngine, Sampling
+from critic.parse import parse_critique, parse_processbench
+from critic.prompts import critic_messages, processbench_messages
+from critic.records import NO_ERROR, Critique, LabeledSolution, StepCheck
+from critic.steps import label0_to_step1
+from eval import rundir
+from eval.metrics import error_id_metrics, majority_vote
+from eval.report import write_error_id_report
+
+PREDICTIONS = "predictions.jsonl"
+SYMPY_CRITIC = "sympy"
+# Names that expand to several data sets.
+DATA_GROUPS = {"processbench": [f"processbench-{s}" for s in PROCESSBENCH_SUBSETS]}
+PROMPTS: dict[str, tuple[Callable, Callable]] = {
+    "deliberate": (critic_messages, parse_critique),
+    "processbench": (processbench_messages, parse_processbench),
+}
+
+
+class ErrorIdConfig(BaseModel):
+    """Everything that decides an error-identification run's results (written to ``config.json``)."""
+
+    kind: Literal["error-id"] = "error-id"
+    critic: str = Field("embedded", description="engine spec for get_engine, or 'sympy' for the SymPy-only baseline")
+    data: list[str] = Field(default_factory=lambda: ["processbench"])
+    prompt: Literal["deliberate", "processbench"] = "deliberate"
+    decoding: Literal["greedy", "sample", "maj"] = "greedy"
+    k: int = Field(1, ge=1, description="samples per solution (sample / maj)")
+    temperature: float = Field(0.0, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(2048, ge=1)
+    limit: int | None = Field(None, ge=1, description="solutions per data set (a seeded random subset)")
+    seed: int | None = 0
+    batch_size: int = Field(32, ge=1, description="chats per engine call; does not change results")
+    name: str | None = Field(None, description="label for reports")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ErrorIdConfig":
+        if self.decoding == "greedy" and (self.k != 1 or self.temperature != 0.0):
+            raise ValueError("greedy decoding means k=1 and temperature 0; use --decoding sample or maj for more")
+        if self.decoding != "greedy" and self.temperature == 0.0:
+            raise ValueError(f"--decoding {self.decoding} needs a temperature > 0 (k identical samples otherwise)")
+        if self.critic == SYMPY_CRITIC and self.decoding != "greedy":
+            raise ValueError("the SymPy baseline is deterministic: use greedy decoding")
+        return self
+
+    @property
+    def sampling(self) -> Sampling:
+        return Sampling(n=self.k, temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens,
+                        seed=self.seed)
+
+
+# Keys that do not change results: a resumed run may change them.
+RESUMABLE_KEYS = ("batch_size", "name")
+
+
+def expand_data(names: list[str]) -> list[str]:
+    out: list[str] = []
+    for name in names:
+        for item in DATA_GROUPS.get(name, [name]):
+            if item not in out:
+                out.append(item)
+    return out
+
+
+def load_samples(config: ErrorIdConfig) -> list[tuple[str, LabeledSolution]]:
+    """``(key, sample)`` for every data set; key = ``subset/id`` (unique across data sets)."""
+    samples: dict[str, LabeledSolution] = {}
+    for name in expand_data(config.data):
+        rows = load_dataset_by_name(name, limit=config.limit, seed=config.seed)
+        for row in rows:
+            if not isinstance(row, LabeledSolution):
+                raise ValueError(f"{name} has no step labels (it loads as {type(row).__name__}); error-id needs "
+                                 "ProcessBench, MR-GSM8K or PRM800K-format data")
+            if row.subset is None:
+                row = row.model_copy(update={"subset": Path(name).stem})
+            samples.setdefault(f"{row.subset}/{row.id}", row)
+    return list(samples.items())
+
+
+def prediction_row(key: str, sample: LabeledSolution, critiques: list[Critique], decoding: str, tokens: int,
+                   **extra) -> dict:
+    """One predictions.jsonl row. ``pred_label0`` is the run's decision: the greedy prediction, the majority vote
+    (maj), or the first sample's (sample; metrics then use every sample in ``preds``)."""
+    preds = [c.first_wrong_label0 for c in critiques]
+    if decoding == "maj":
+        pred = majority_vote(preds)
+        chosen = next((c for c in critiques if pred is not None and c.first_wrong_label0 == pred), critiques[0])
+    else:
+        pred, chosen = preds[0], critiques[0]
+    row = {
+        "key": key,
+        "id": sample.id,
+        "subset": sample.subset,
+        "label0": sample.label0,
+        "pred_label0": pred,
+        "pred_step1": None if pred is None else label0_to_step1(pred),
+        "status": "ok" if pred is not None else chosen.status,
+        "correct": pred == sample.label0,
+        "preds": preds,
+        "statuses": [c.status for c in critiques],
+        "tokens": tokens,
+        "critique": chosen.raw,
+        **extra,
+    }
+    if len(critiques) > 1:
+        row["samples"] = [c.raw for c in critiques]
+    return row
+
+
+def describe_checks(checks: list[StepCheck]) -> str:
+    """The SymPy baseline's 'critique': every contradiction with its evidence, then how many steps it could check."""
+    lines = []
+    for c in checks:
+        for ev in c.evidence:
+            if not ev.ok:
+                stated = f" (step states {ev.stated})" if ev.stated is not None else ""
+                lines.append(f"Step {c.step1}: {ev.claim} is false: the left side is {ev.expected}{stated}")
+    checked = sum(c.verdict != "unchecked" for c in checks)
+    lines.append(f"SymPy checked {checked} of {len(checks)} steps.")
+    return "\n".join(lines)
+
+
+def sympy_critique(sample: LabeledSolution) -> tuple[Critique, list[StepCheck]]:
+    from critic.sympy_tool import check_steps  # the SymPy tool loads sympy; only this baseline needs it
+
+    checks = check_steps(sample.problem, sample.steps)
+    first = min((c.step1 for c in checks if c.is_finding), default=NO_ERROR)
+    return Critique(status="ok", first_wrong_step1=first, raw=describe_checks(checks)), checks
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="sol", disable=not enabled, dynamic_ncols=True)
+
+
+def run_error_id(config: ErrorIdConfig, out_dir: str | Path, engine: ChatEngine | None = None,
+                 progress: bool = True) -> dict:
+    """Run (or resume) an error-identification evaluation into ``out_dir``; returns the metrics.
+
+    ``engine`` overrides ``config.critic``'s engine (tests pass a fake). Samples already in predictions.jsonl are
+    skipped; the engine is built only when something is left to do.
+    """
+    out_dir = rundir.prepare(out_dir, config, ignore=RESUMABLE_KEYS)
+    pred_path = out_dir / PREDICTIONS
+    samples = load_samples(config)
+    done = set(rundir.latest_rows(pred_path))
+    todo = [(key, s) for key, s in samples if key not in done]
+
+    if todo:
+        with JsonlWriter(pred_path) as writer, _progress(len(todo), f"error-id {config.critic}", progress) as bar:
+            if config.critic == SYMPY_CRITIC:
+                for key, sample in todo:
+                    start = time.perf_counter()
+                    critique, checks = sympy_critique(sample)
+                    checked = sum(c.verdict != "unchecked" for c in checks)
+                    writer.write(prediction_row(key, sample, [critique], "greedy", 0, checked_steps=checked,
+                                                total_steps=len(checks),
+                                                seconds=round(time.perf_counter() - start, 4)))
+                    bar.update(1)
+            else:
+                _run_engine(config, todo, engine, writer, bar)
+
+    wanted = {key for key, _ in samples}
+    rows = [row for key, row in rundir.latest_rows(pred_path).items() if key in wanted]
+    metrics = error_id_metrics(rows, decoding=config.decoding)
+    rundir.write_json(out_dir / rundir.METRICS, metrics)
+    write_error_id_report(out_dir, metrics, config.model_dump(mode="json"))
+    return metrics
+
+
+def _run_engine(config: ErrorIdConfig, todo: list[tuple[str, LabeledSolution]], engine: ChatEngine | None,
+                writer: JsonlWriter, bar) -> None:
+    if engine is None:
+        from critic.engines import get_engine
+
+        engine = get_engine(config.critic)
+    build, parse = PROMPTS[config.prompt]
+    sampling = config.sampling
+    # Many chats per call so the engine batches them; rows are written as each chunk finishes.
+    for chunk in rundir.chunks(todo, config.batch_size):
+        outputs = engine.generate([build(s.problem, s.steps) for _, s in chunk], sampling)
+        for (key, sample), generations in zip(chunk, outputs, strict=True):
+            critiques = [parse(str(g), len(sample.steps), getattr(g, "finish_reason", "stop")) for g in generations]
+            tokens = sum(getattr(g, "num_tokens", 0) for g in generations)
+            finish = [getattr(g, "finish_reason", "stop") for g in generations]  # "error": the engine refused it
+            writer.write(prediction_row(key, sample, critiques, config.decoding, tokens, finish_reasons=finish))
+        bar.update(len(chunk))

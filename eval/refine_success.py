@@ -1,0 +1,228 @@
+"""Refinement success: does critique-then-refine turn wrong final answers into right ones (and how many right ones
+into wrong)?
+
+On GSM8K test / MATH-500 (any ``critic.data`` problem set): take initial solutions - generated here with the
+generator (greedy by default) or loaded from a JSONL of existing outputs - run :func:`agent.refine_batch` on them,
+and grade the final answer before and after against the gold answer (:func:`critic.grading.answers_match`).
+
+Variants (``--ablations`` adds the last two):
+
+- ``critic``: the critic engine critiques, SymPy in the configured mode (default ``veto``).
+- ``self-critic``: the *generator* critiques its own solution with the same critic prompt, SymPy as above - the
+  self-refine baseline; the gap to ``critic`` is what the separate critic adds. (Identical to ``critic`` when both
+  specs are the same model.)
+- ``no-sympy``: the critic engine with SymPy off - the gap to ``critic`` is what the SymPy tool adds.
+
+Files: ``initial.jsonl`` (one solution per problem, resumable), ``refined-<variant>.jsonl`` (refine_batch rows,
+resumable), ``metrics.json`` (``{data: {variant: {...}}}``), ``report.md``, ``refine.png``, ``config.json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from critic.data import JsonlWriter, load_dataset_by_name, read_jsonl
+from critic.engines.base import ChatEngine, Sampling
+from critic.records import Problem
+from critic.steps import split_steps
+from eval import rundir
+from eval.metrics import refinement_metrics
+from eval.report import write_refine_report
+
+INITIAL = "initial.jsonl"
+VARIANTS = ("critic", "self-critic", "no-sympy")
+
+
+class RefineConfig(BaseModel):
+    """Everything that decides a refinement run's results (written to ``config.json``)."""
+
+    kind: Literal["refine"] = "refine"
+    generator: str = "embedded"
+    critic: str = "embedded"
+    data: list[str] = Field(default_factory=lambda: ["gsm8k-test", "math500"])
+    initial: str | None = Field(None, description="JSONL of existing solutions (id, problem, steps|response); "
+                                                  "ids 'data/problem-id' or problem ids of --data")
+    limit: int | None = Field(None, ge=1)
+    seed: int | None = 0
+    max_rounds: int = Field(3, ge=1, description="critique rounds; at most max_rounds-1 refinements")
+    sympy: Literal["off", "veto", "prompt"] = "veto"
+    ablations: bool = False
+    temperature: float = Field(0.0, ge=0.0, description="generator temperature (initial solutions and refinement)")
+    max_tokens: int = Field(1024, ge=1, description="generator max tokens per call")
+    critic_max_tokens: int = Field(2048, ge=1)
+    concurrency: int = Field(16, ge=1)
+    batch_size: int = Field(32, ge=1, description="problems per engine call when generating initial solutions")
+    name: str | None = None
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        return VARIANTS if self.ablations else VARIANTS[:1]
+
+    def variant_setting(self, variant: str) -> dict[str, str]:
+        """Which engine critiques and which SymPy mode applies in a variant."""
+        return {
+            "critic": {"critic": self.critic, "self-critic": self.generator, "no-sympy": self.critic}[variant],
+            "sympy": "off" if variant == "no-sympy" else self.sympy,
+        }
+
+    @property
+    def generator_sampling(self) -> Sampling:
+        return Sampling(temperature=self.temperature, max_tokens=self.max_tokens, seed=self.seed)
+
+    @property
+    def critic_sampling(self) -> Sampling:
+        return Sampling(temperature=0.0, max_tokens=self.critic_max_tokens, seed=self.seed)
+
+
+RESUMABLE_KEYS = ("concurrency", "batch_size", "name", "ablations")
+
+
+def load_problems(config: RefineConfig) -> dict[str, tuple[str, Problem]]:
+    """``{key: (data name, problem)}`` with key = ``data/problem-id`` (unique across data sets)."""
+    out: dict[str, tuple[str, Problem]] = {}
+    for name in config.data:
+        for p in load_dataset_by_name(name, limit=config.limit, seed=config.seed):
+            if not isinstance(p, Problem) or not p.answer:
+                raise ValueError(f"{name} is not a problem set with gold answers (GSM8K / MATH format)")
+            label = rundir.data_label(name)
+            out.setdefault(f"{label}/{p.id}", (label, p))
+    return out
+
+
+def _initial_row(key: str, data: str, problem: Problem, steps: list[str], tokens: int, response: str) -> dict:
+    return {"id": key, "data": data, "problem": problem.problem, "answer": problem.answer, "steps": steps,
+            "response": response, "tokens": tokens}
+
+
+def generate_initial(config: RefineConfig, problems: dict[str, tuple[str, Problem]], path: Path,
+                     generator: ChatEngine, progress: bool = True) -> None:
+    """One solution per problem (``solve_messages``, continuation of ``Step 1:``), appended as batches finish."""
+    from tqdm import tqdm
+
+    from critic.prompts import SOLVE_PREFIX, solve_messages
+
+    done = {row["id"] for row in read_jsonl(path)}
+    todo = [(key, data, p) for key, (data, p) in problems.items() if key not in done]
+    if not todo:
+        return
+    with JsonlWriter(path) as writer, tqdm(total=len(todo), desc="initial solutions", unit="sol",
+                                           disable=not progress, dynamic_ncols=True) as bar:
+        for chunk in rundir.chunks(todo, config.batch_size):
+            outputs = generator.generate([solve_messages(p.problem) for _, _, p in chunk], config.generator_sampling)
+            for (key, data, p), (gen, *_) in zip(chunk, outputs, strict=True):
+                text = SOLVE_PREFIX + str(gen)
+                writer.write(_initial_row(key, data, p, split_steps(text), getattr(gen, "num_tokens", 0), text))
+            bar.update(len(chunk))
+
+
+def load_initial(config: RefineConfig, problems: dict[str, tuple[str, Problem]], path: Path) -> None:
+    """Copy the rows of ``config.initial`` that answer a selected problem into ``path``, keyed like generated ones.
+
+    A row matches by id: either the key itself (``data/problem-id``) or a bare problem id of one of the data sets.
+    """
+    by_problem_id = {p.id: key for key, (_, p) in problems.items()}
+    done = {row["id"] for row in read_jsonl(path)}
+    rows = read_jsonl(config.initial)
+    matched = 0
+    with JsonlWriter(path) as writer:
+        for row in rows:
+            raw_id = str(row.get("id"))
+            key = raw_id if raw_id in problems else by_problem_id.get(raw_id)
+            if key is None:
+                continue
+            matched += 1
+            if key in done:
+                continue
+            data, problem = problems[key]
+            steps = row.get("steps")
+            response = row.get("response")
+            if steps is None:
+                steps = split_steps(str(response or ""))
+            writer.write(_initial_row(key, data, problem, list(steps), int(row.get("tokens") or 0),
+                                      response if isinstance(response, str) else "\n\n".join(steps)))
+            done.add(key)
+    if not matched:
+        raise ValueError(f"no row of {config.initial} has the id of a selected problem of {', '.join(config.data)}")
+
+
+def grade(answer: str | None, gold: str) -> bool:
+    from critic.grading import answers_match
+
+    return answer is not None and answers_match(answer, gold)
+
+
+def run_refine(config: RefineConfig, out_dir: str | Path, generator: ChatEngine | None = None,
+               critic: ChatEngine | None = None, progress: bool = True) -> dict:
+    """Run (or resume) a refinement evaluation into ``out_dir``; returns ``{data: {variant: metrics}}``.
+
+    ``generator`` / ``critic`` override the configured engine specs (tests pass fakes).
+    """
+    from agent import refine_batch
+    from agent.solve import final_answer, resolve_engine
+
+    out_dir = rundir.prepare(out_dir, config, ignore=RESUMABLE_KEYS)
+    problems = load_problems(config)
+    initial_path = out_dir / INITIAL
+    engines: dict[str, ChatEngine] = {}
+    if generator is not None:
+        engines[config.generator] = generator
+    if critic is not None:
+        engines.setdefault(config.critic, critic)
+
+    def engine(spec: str) -> ChatEngine:
+        if spec not in engines:
+            engines[spec] = resolve_engine(spec)
+        return engines[spec]
+
+    if config.initial:
+        load_initial(config, problems, initial_path)
+    else:
+        generate_initial(config, problems, initial_path, engine(config.generator), progress)
+    initial = {row["id"]: row for row in read_jsonl(initial_path) if row["id"] in problems}
+
+    metrics: dict[str, dict[str, dict]] = {}
+    for variant in config.variants:
+        setting = config.variant_setting(variant)
+        out_path = out_dir / f"refined-{variant}.jsonl"
+        refine_batch(
+            [{"id": key, "problem": row["problem"], "steps": row["steps"], "answer": row["answer"]}
+             for key, row in initial.items() if row["steps"]],
+            out_path,
+            generator=engine(config.generator),
+            critic=engine(setting["critic"]),
+            concurrency=config.concurrency,
+            max_rounds=config.max_rounds,
+            sympy=setting["sympy"],
+            sampling=config.generator_sampling,
+            critic_sampling=config.critic_sampling,
+            progress=progress,
+        )
+        refined = rundir.latest_rows(out_path, key="id")
+        graded: dict[str, list[dict]] = {}
+        for key, row in initial.items():
+            before = grade(final_answer(row["steps"]), row["answer"])
+            out = refined.get(key)
+            if out is None or out.get("error") is not None:
+                # No refinement happened (an empty initial solution, or an engine failure): the answer stands.
+                result = {"correct_before": before, "correct_after": before, "rounds": 0, "tokens": 0,
+                          "error": True, "accepted": False}
+            else:
+                result = {"correct_before": before, "correct_after": bool(out["final_correct"]),
+                          "rounds": out["rounds"], "tokens": out["tokens"], "error": False,
+                          "accepted": bool(out["accepted"])}
+            graded.setdefault(row["data"], []).append(result)
+        for data, results in graded.items():
+            m = refinement_metrics(results)
+            m["errors"] = sum(r["error"] for r in results)
+            m["accepted"] = sum(r["accepted"] for r in results)
+            m["initial_tokens"] = sum(int(initial[k].get("tokens") or 0) for k in initial
+                                      if initial[k]["data"] == data)
+            m |= setting
+            metrics.setdefault(data, {})[variant] = m
+
+    rundir.write_json(out_dir / rundir.METRICS, metrics)
+    write_refine_report(out_dir, metrics, config.model_dump(mode="json"))
+    return metrics
