@@ -1,0 +1,411 @@
+"""Monte-Carlo labels and seed synthesis: control flow, the first-error rule, kill-and-resume.
+
+These use FakeScriptedEngine (a scripted engine, no model): they test what the pipelines do with generations, not
+what a model writes. The real embedded model runs the same pipelines in tests/test_training_e2e.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from critic.engines.base import Sampling
+from critic.engines.fake import FakeScriptedEngine
+from critic.parse import parse_critique
+from critic.records import NO_ERROR
+from critic.steps import label0_to_step1
+from training.common import load_labeled_solutions
+from training.mc_labels import MCLabelConfig, first_error_label, run_mc_labels
+from training.seed import SeedConfig, run_seed, steps_to_critique
+
+THIS_FILE = Path(__file__).resolve()
+REPO = THIS_FILE.parents[1]
+
+# --------------------------------------------------------------------------------------------- the first-error rule
+
+
+@pytest.mark.parametrize(
+    ("counts", "right", "expected"),
+    [
+        ([8, 8, 0, 0], False, (2, "first_low_prefix")),
+        ([0, 0, 0], False, (0, "first_low_prefix")),  # step 1 already wrong
+        ([8, 5, 4, 0], False, (3, "first_low_prefix")),  # every earlier prefix at least high_min
+        ([8, 3, 0], False, (None, "ambiguous_prefix")),  # 3 is neither high nor low
+        ([8, 8, 8], False, (None, "no_low_prefix")),
+        ([8, 4, 8], True, (NO_ERROR, "right")),
+        ([8, 0, 8], True, (None, "right_with_low_prefix")),  # right by luck after a dead prefix
+        ([8, 2, 8], True, (None, "right_with_low_prefix")),
+    ],
+)
+def test_first_error_rule(counts, right, expected):
+    assert first_error_label(counts, right, high_min=4, low_max=0) == expected
+
+
+def test_first_error_rule_is_configurable():
+    assert first_error_label([8, 3, 0], False, high_min=3, low_max=0) == (2, "first_low_prefix")
+    assert first_error_label([8, 1, 0], False, high_min=4, low_max=1) == (1, "first_low_prefix")
+
+
+def test_rule_settings_are_validated():
+    with pytest.raises(ValueError, match="low_max < high_min <= rollouts"):
+        MCLabelConfig(output_dir="x", rollouts=4, high_min=5)
+    with pytest.raises(ValueError, match="low_max < high_min"):
+        MCLabelConfig(output_dir="x", high_min=2, low_max=2)
+
+
+# ---------------------------------------------------------------------------------------------- Monte-Carlo labels
+
+# Toy problems "What is a + b?": the scripted generator alternates a right and a wrong first step; continuations
+# after a step carry its arithmetic on, so a prefix with a wrong step never recovers.
+PROBLEMS = [(f"toy-{i}", f"What is {i} + {i + 2}?", str(2 * i + 2)) for i in range(1, 7)]
+DUPLICATE_OF_EVAL = "  JANET’S ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes"
+
+
+def write_problems(path: Path, with_eval_duplicate: bool = True) -> Path:
+    rows = [{"problem": text, "answer": answer, "unique_id": pid} for pid, text, answer in PROBLEMS]
+    if with_eval_duplicate:  # same text as gsm8k test row 0 up to case and spacing
+        first = json.loads((REPO / "tests/fixtures/gsm8k_test.jsonl").read_text().splitlines()[0])
+        rows.insert(2, {"problem": first["question"].upper(), "answer": "18", "unique_id": "dup-of-gsm8k-test"})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def mc_script(delay: float = 0.0):
+    """Scripted generator; the k-th sample of a chat depends only on the chat (so reruns reproduce it)."""
+    seen: Counter[str] = Counter()
+
+    def script(chat, sampling: Sampling, index: int) -> str:
+        time.sleep(delay)
+        key = json.dumps(chat)
+        k = seen[key]
+        seen[key] += 1
+        prefix = chat[-1]["content"]
+        a, b = map(int, re.search(r"What is (\d+) \+ (\d+)", chat[1]["content"]).groups())
+        if prefix == "Step 1:":  # a fresh solution: samples alternate right / wrong
+            total = a + b if k % 2 == 0 else a + b + 1
+            return f" Add the numbers: {a} + {b} = {total}.\n\nStep 2: So the answer is \\boxed{{{total}}}."
+        carried = int(re.findall(r"= (\d+)", prefix)[-1])
+        return f" So the answer is \\boxed{{{carried}}}."
+
+    return script
+
+
+def mc_config(tmp_path: Path, **overrides) -> MCLabelConfig:
+    values = dict(
+        problems=str(tmp_path / "problems.jsonl"),
+        output_dir=str(tmp_path / "mc"),
+        generator="fake",
+        num_solutions=4,
+        rollouts=4,
+        high_min=3,
+        low_max=0,
+        batch_size=2,
+        eval_sets=[str(REPO / "tests/fixtures/gsm8k_test.jsonl"), "no-such-eval-set"],
+    )
+    return MCLabelConfig(**(values | overrides))
+
+
+def read_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_mc_labels_from_scripted_rollouts(tmp_path):
+    write_problems(tmp_path / "problems.jsonl")
+    engine = counting(FakeScriptedEngine(mc_script()))
+    stats = run_mc_labels(mc_config(tmp_path), engine=engine)
+
+    labels = read_rows(tmp_path / "mc/labels.jsonl")
+    # per problem: one right solution (-1) and one distinct wrong one (error in step 1); duplicates dropped
+    assert len(labels) == 2 * len(PROBLEMS)
+    assert Counter(r["label0"] for r in labels) == {NO_ERROR: 6, 0: 6}
+    wrong = next(r for r in labels if r["label0"] == 0)
+    assert wrong["mc_right_counts"] == [0, 0] and wrong["final_answer_correct"] is False
+    right = next(r for r in labels if r["label0"] == NO_ERROR)
+    assert right["mc_right_counts"] == [4, 4] and right["steps"][0].startswith("Add the numbers")
+    # the rows load back as step-labelled input for seed synthesis and RL
+    assert len(load_labeled_solutions(tmp_path / "mc/labels.jsonl")) == 12
+
+    assert stats["contamination"]["overlap"] == 1
+    assert stats["contamination"]["overlap_ids"] == ["dup-of-gsm8k-test"]
+    assert stats["contamination"]["missing"] == ["no-such-eval-set"]
+    assert stats["problems"] == 6 and stats["problem_status"] == {"labelled": 6}
+    assert stats["solutions_dropped"] == {"duplicate": 12}
+    assert stats == json.loads((tmp_path / "mc/stats.json").read_text())
+    # the decontaminated problem never reached the engine
+    assert not any("JANET" in chat[1]["content"] for chat in engine.calls)
+    # one solve call and one rollout call per round of 2 problems: every stage is batched
+    assert engine.batch_sizes == [2, 4] * 3
+    rollout_chats = [c for c in engine.calls if c[-1]["content"] != "Step 1:"]
+    assert len(rollout_chats) == 2 * len(PROBLEMS)  # one proper prefix per selected solution
+
+
+def test_mc_labels_require_mixed(tmp_path):
+    write_problems(tmp_path / "problems.jsonl", with_eval_duplicate=False)
+
+    def always_wrong(chat, sampling, index):
+        fresh = chat[-1]["content"] == "Step 1:"
+        return " 1 + 1 = 3.\n\nStep 2: So the answer is \\boxed{3}." if fresh else " \\boxed{3}"
+
+    stats = run_mc_labels(mc_config(tmp_path, limit=2), engine=FakeScriptedEngine(always_wrong))
+    assert stats["problem_status"] == {"not_mixed": 2} and stats["labelled"] == 0
+
+    relaxed = mc_config(tmp_path, limit=2, require_mixed=False, output_dir=str(tmp_path / "relaxed"))
+    stats = run_mc_labels(relaxed, engine=FakeScriptedEngine(always_wrong))
+    assert stats["labelled"] == 2 and stats["labelled_with_error"] == 2
+
+
+def counting(engine: FakeScriptedEngine) -> FakeScriptedEngine:
+    """Record how many chats each engine call carried."""
+    generate = engine.generate
+    engine.batch_sizes = []
+
+    def counted(chats, sampling):
+        engine.batch_sizes.append(len(chats))
+        return generate(chats, sampling)
+
+    engine.generate = counted
+    return engine
+
+
+class Interrupted(Exception):
+    """Stands in for a kill between engine calls."""
+
+
+def interrupting(engine: FakeScriptedEngine, after_calls: int) -> FakeScriptedEngine:
+    generate = engine.generate
+    state = {"calls": 0}
+
+    def limited(chats, sampling):
+        state["calls"] += 1
+        if state["calls"] > after_calls:
+            raise Interrupted
+        return generate(chats, sampling)
+
+    engine.generate = limited
+    return engine
+
+
+def test_mc_labels_resume_after_interruption_matches_a_clean_run(tmp_path):
+    write_problems(tmp_path / "problems.jsonl")
+    clean = mc_config(tmp_path, output_dir=str(tmp_path / "clean"))
+    run_mc_labels(clean, engine=FakeScriptedEngine(mc_script()))
+
+    cfg = mc_config(tmp_path)
+    with pytest.raises(Interrupted):
+        run_mc_labels(cfg, engine=interrupting(FakeScriptedEngine(mc_script()), after_calls=3))
+    assert len(read_rows(tmp_path / "mc/results.jsonl")) == 2  # the first round of 2 problems was written
+    second = FakeScriptedEngine(mc_script())
+    run_mc_labels(cfg, engine=second)
+    assert not any("What is 1 + 3" in c[1]["content"] for c in second.calls)  # finished problems are not redone
+    assert read_rows(tmp_path / "mc/labels.jsonl") == read_rows(tmp_path / "clean/labels.jsonl")
+    ids = [r["id"] for r in read_rows(tmp_path / "mc/results.jsonl")]
+    assert sorted(ids) == sorted(set(ids)) and len(ids) == 6
+
+
+# ---------------------------------------------------------------------------------------------- seed synthesis
+
+PRM_FIXTURE = REPO / "tests/fixtures/prm800k_sample.jsonl"
+
+
+def _verdict_box(verdict: str) -> str:
+    return "\\boxed{1}" if verdict == "correct" else "\\boxed{-1}"
+
+
+def teacher_script(solutions, initial_wrong_on=(), deep_never_agrees=(), delay: float = 0.0):
+    """Scripted teacher: knows every step's label; the initial critique errs on the steps in ``initial_wrong_on``
+    ((solution index, step1) pairs), the in-depth one never agrees for the solutions in ``deep_never_agrees``."""
+    truth: dict[tuple[str, str], tuple[str, int, str]] = {}
+    for index, s in enumerate(solutions):
+        for step1, expected in steps_to_critique(s):
+            truth[(s.problem, s.steps[step1 - 1].strip())] = (expected, index, str(step1))
+
+    def flip(verdict: str) -> str:
+        return "wrong" if verdict == "correct" else "correct"
+
+    def script(chat, sampling, call_index):
+        time.sleep(delay)
+        user = chat[1]["content"]
+        problem = re.search(r"<problem>\n(.*?)\n</problem>", user, re.S).group(1)
+        step = re.search(r"<current_step>\nStep \d+: (.*?)\n</current_step>", user, re.S).group(1)
+        expected, index, step1 = truth[(problem, step.strip())]
+        if "<in_depth_critique>" in user:
+            stage, verdict = "merged", expected
+        elif "<initial_critique>" in user:
+            stage, verdict = "deep", flip(expected) if index in deep_never_agrees else expected
+        else:
+            stage, verdict = "initial", flip(expected) if (index, int(step1)) in initial_wrong_on else expected
+        return f"The {stage} check of step {step1} of solution {index}.\n**Judgement**: {_verdict_box(verdict)}"
+
+    return script
+
+
+def seed_config(tmp_path: Path, **overrides) -> SeedConfig:
+    values = dict(input=str(PRM_FIXTURE), output_dir=str(tmp_path / "seed"), teacher="fake", deep_samples=2)
+    return SeedConfig(**(values | overrides))
+
+
+def test_seed_keeps_agreeing_critiques_in_the_trained_format(tmp_path):
+    solutions = load_labeled_solutions(PRM_FIXTURE)
+    with_error = [i for i, s in enumerate(solutions) if s.has_error]
+    all_correct = [i for i, s in enumerate(solutions) if not s.has_error]
+    assert len(with_error) >= 2 and len(all_correct) >= 3
+    corrected, dropped = all_correct[0], with_error[0]
+    script = teacher_script(solutions, initial_wrong_on={(corrected, 1)}, deep_never_agrees={dropped})
+    engine = FakeScriptedEngine(script)
+    stats = run_seed(seed_config(tmp_path, batch_size=4), engine=engine)
+
+    assert stats["solutions"] == len(solutions)
+    assert stats["outcome"] == {"agreed": len(solutions) - 1, "deep_disagrees": 1}
+    assert stats["examples"] == len(solutions) - 1 and stats["examples_needed_correction"] == 1
+
+    train = read_rows(tmp_path / "seed/train.jsonl")
+    assert [r["id"] for r in train] == [s.id for i, s in enumerate(solutions) if i != dropped]
+    by_id = {s.id: s for s in solutions}
+    for row in train:
+        solution = by_id[row["id"]]
+        system, user, assistant = row["messages"]
+        assert (system["role"], user["role"], assistant["role"]) == ("system", "user", "assistant")
+        critique = parse_critique(assistant["content"], len(solution.steps))
+        assert critique.status == "ok"
+        assert critique.first_wrong_step1 == label0_to_step1(solution.label0)
+        # the critique stops at the first wrong step, and carries the merged reasoning, not the stage labels
+        assert [v.step1 for v in critique.verdicts] == [s for s, _ in steps_to_critique(solution)]
+        assert all(v.text.startswith("The merged check") for v in critique.verdicts)
+
+    # the HF dataset on disk holds the same rows
+    from datasets import load_from_disk
+
+    dataset = load_from_disk(str(tmp_path / "seed/dataset"))
+    assert dataset["id"] == [r["id"] for r in train]
+    assert dataset[0]["messages"] == train[0]["messages"]
+    # merging was skipped for the solution whose in-depth checks never agreed
+    merge_chats = [c for c in engine.calls if "<in_depth_critique>" in c[1]["content"]]
+    merged_problems = {re.search(r"<problem>\n(.*?)\n", c[1]["content"], re.S).group(1) for c in merge_chats}
+    assert solutions[dropped].problem not in merged_problems
+
+
+def test_seed_caps_easy_all_correct_solutions(tmp_path):
+    solutions = load_labeled_solutions(PRM_FIXTURE)
+    all_correct = [i for i, s in enumerate(solutions) if not s.has_error]
+    corrected = all_correct[-1]
+    engine = FakeScriptedEngine(teacher_script(solutions, initial_wrong_on={(corrected, 1)}))
+    stats = run_seed(seed_config(tmp_path, max_easy_correct=1), engine=engine)
+    easy = len(all_correct) - 1
+    assert stats["capped_easy_correct"] == easy - 1
+    assert stats["examples_all_correct"] == 2  # one easy (the cap) + the corrected one
+    kept_ids = [r["id"] for r in read_rows(tmp_path / "seed/train.jsonl")]
+    assert solutions[corrected].id in kept_ids and solutions[all_correct[0]].id in kept_ids
+
+
+def test_seed_keep_disagreeing_is_explicit(tmp_path):
+    solutions = load_labeled_solutions(PRM_FIXTURE)
+    engine = FakeScriptedEngine(teacher_script(solutions, deep_never_agrees={0}))
+    stats = run_seed(seed_config(tmp_path, keep_disagreeing=True), engine=engine)
+    assert stats["examples"] == len(solutions) and stats["examples_disagreeing"] == 1
+    assert stats["outcome"]["kept_disagreeing"] == 1
+    row = read_rows(tmp_path / "seed/train.jsonl")[0]
+    assert row["agreed"] is False  # marked, and the verdicts follow the label
+    critique = parse_critique(row["messages"][-1]["content"], len(solutions[0].steps))
+    assert critique.first_wrong_step1 == label0_to_step1(solutions[0].label0)
+
+
+def test_seed_resume_after_interruption_matches_a_clean_run(tmp_path):
+    solutions = load_labeled_solutions(PRM_FIXTURE)
+    run_seed(seed_config(tmp_path, output_dir=str(tmp_path / "clean"), batch_size=3),
+             engine=FakeScriptedEngine(teacher_script(solutions)))
+    cfg = seed_config(tmp_path, batch_size=3)
+    with pytest.raises(Interrupted):  # 3 stage calls per round: dies in the second round
+        run_seed(cfg, engine=interrupting(FakeScriptedEngine(teacher_script(solutions)), after_calls=4))
+    assert len(read_rows(tmp_path / "seed/results.jsonl")) == 3
+    run_seed(cfg, engine=FakeScriptedEngine(teacher_script(solutions)))
+    assert read_rows(tmp_path / "seed/train.jsonl") == read_rows(tmp_path / "clean/train.jsonl")
+    ids = [r["id"] for r in read_rows(tmp_path / "seed/results.jsonl")]
+    assert len(ids) == len(set(ids)) == len(solutions)
+
+
+# ------------------------------------------------------------------------------------ a real SIGKILL, then resume
+
+_KILL_DRIVER = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("pipeline_tests", sys.argv[1])
+tests = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tests)
+tests.run_slowly(sys.argv[2], sys.argv[3])
+"""
+
+
+def run_slowly(kind: str, tmp: str) -> None:
+    """Entry point of the subprocess that gets killed: the pipeline with a slow scripted engine."""
+    from critic.engines.fake import FakeScriptedEngine
+
+    tmp_path = Path(tmp)
+    if kind == "mc":
+        run_mc_labels(mc_config(tmp_path, batch_size=1), engine=FakeScriptedEngine(mc_script(delay=0.05)))
+    else:
+        solutions = load_labeled_solutions(PRM_FIXTURE)
+        run_seed(seed_config(tmp_path, batch_size=1), engine=FakeScriptedEngine(teacher_script(solutions, delay=0.05)))
+
+
+def kill_after_rows(kind: str, tmp_path: Path, results: Path, rows: int) -> None:
+    env = os.environ | {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", _KILL_DRIVER, str(THIS_FILE), kind, str(tmp_path)], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if results.is_file() and len(results.read_text().splitlines()) >= rows:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the pipeline finished before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+
+
+def test_mc_labels_survive_sigkill(tmp_path):
+    write_problems(tmp_path / "problems.jsonl")
+    results = tmp_path / "mc/results.jsonl"
+    kill_after_rows("mc", tmp_path, results, rows=2)
+    written_before = len(read_rows(results))
+    assert 2 <= written_before < 6
+    run_mc_labels(mc_config(tmp_path, batch_size=1), engine=FakeScriptedEngine(mc_script()))
+    ids = [r["id"] for r in read_rows(results)]
+    assert len(ids) == len(set(ids)) == 6
+    clean = mc_config(tmp_path, output_dir=str(tmp_path / "clean"))
+    run_mc_labels(clean, engine=FakeScriptedEngine(mc_script()))
+    assert read_rows(tmp_path / "mc/labels.jsonl") == read_rows(tmp_path / "clean/labels.jsonl")
+
+
+def test_seed_survives_sigkill(tmp_path):
+    solutions = load_labeled_solutions(PRM_FIXTURE)
+    results = tmp_path / "seed/results.jsonl"
+    kill_after_rows("seed", tmp_path, results, rows=3)
+    assert 3 <= len(read_rows(results)) < len(solutions)
+    run_seed(seed_config(tmp_path, batch_size=1), engine=FakeScriptedEngine(teacher_script(solutions)))
+    ids = [r["id"] for r in read_rows(results)]
+    assert len(ids) == len(set(ids)) == len(solutions)
+    run_seed(seed_config(tmp_path, output_dir=str(tmp_path / "clean")),
+             engine=FakeScriptedEngine(teacher_script(solutions)))
+    assert read_rows(tmp_path / "seed/train.jsonl") == read_rows(tmp_path / "clean/train.jsonl")
+
+
+# ---------------------------------------------------------------------------------------------- resume points
+
+
+def test_trainers_resume_from_the_newest_checkpoint(tmp_path):
+    from training.common import last_checkpoint
+
+    assert last_checkpoint(tmp_path / "missing") is None
+    assert last_checkpoint(tmp_path) is None
+    for step in (2, 10, 9):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+    (tmp_path / "checkpoint-99.txt").write_text("not a folder")
+    assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoint-10")

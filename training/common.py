@@ -1,0 +1,95 @@
+"""Shared plumbing of the training scripts: YAML configs, paths, step-labelled input, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from critic.records import LabeledSolution
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+RECIPES_DIR = PACKAGE_DIR / "recipes"
+
+Config = TypeVar("Config", bound="PipelineConfig")
+
+
+class PipelineConfig(BaseModel):
+    """Base of the data-pipeline configs (seed synthesis, Monte-Carlo labels): unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def from_yaml(cls: type[Config], path: str | os.PathLike[str] | None, **overrides: object) -> Config:
+        """Load from a YAML mapping (``None`` = defaults only); non-None ``overrides`` win over the file."""
+        values: dict[str, object] = {}
+        if path is not None:
+            loaded = yaml.safe_load(Path(path).read_text())
+            if not isinstance(loaded, dict):
+                raise ValueError(f"{path}: expected a YAML mapping of {cls.__name__} fields")
+            values.update(loaded)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.model_validate(values)
+
+
+def resolve_path(path: str | os.PathLike[str]) -> Path:
+    """A path as given when it exists, else relative to the ``training`` package (so recipes can name their bundled
+    data as ``recipes/data/...`` from any working directory)."""
+    given = Path(path).expanduser()
+    if given.exists() or given.is_absolute():
+        return given
+    bundled = PACKAGE_DIR / given
+    return bundled if bundled.exists() else given
+
+
+def resolve_model_path(name: str) -> str:
+    """``embedded`` -> the converted embedded model folder; anything else unchanged (a folder or hub id)."""
+    if name == "embedded":
+        from critic.embedded import embedded_model_dir
+
+        return str(embedded_model_dir())
+    return name
+
+
+def load_labeled_solutions(path: str | os.PathLike[str], limit: int | None = None) -> list[LabeledSolution]:
+    """Step-labelled solutions from a JSONL file: rows of :class:`LabeledSolution` (what ``mc-label`` writes; extra
+    keys are ignored) or PRM800K rows (read by :func:`critic.data.load_prm800k`), told apart by the first row."""
+    path = resolve_path(path)
+    with open(path) as handle:
+        first = next((line for line in handle if line.strip()), None)
+    if first is None:
+        return []
+    if "label0" in json.loads(first):
+        rows = []
+        with open(path) as handle:
+            for line in handle:
+                if line.strip():
+                    rows.append(LabeledSolution.model_validate(json.loads(line)))
+                    if limit is not None and len(rows) >= limit:
+                        break
+    else:
+        from critic.data import load_prm800k
+
+        rows = load_prm800k(str(path))
+    return rows if limit is None else rows[:limit]
+
+
+def last_checkpoint(output_dir: str | os.PathLike[str]) -> str | None:
+    """The newest ``checkpoint-N`` folder in ``output_dir``, or None (resume point of SFT and RL)."""
+    if not os.path.isdir(output_dir):
+        return None
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(output_dir))
+
+
+def write_json(path: Path, value: object) -> None:
+    """Write JSON atomically (temporary sibling + rename): a killed run never leaves half a stats file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)

@@ -1,0 +1,334 @@
+"""Monte-Carlo step labels (``deepcritic train mc-label``): first-error labels for sampled solutions without a human.
+
+Per problem with a gold answer: sample ``num_solutions`` solutions (assistant prefilled ``Step 1:``), grade them, and
+keep the problem when at least one is right and one is wrong. From every step prefix of one right and of every wrong
+solution, roll out ``rollouts`` continuations and count how many reach the gold answer. The first-error rule
+(:func:`first_error_label`) turns those counts into a 0-based ``label0``:
+
+* a wrong solution gets ``label0 = j`` for the first prefix ``j`` (0-based step) whose count is ``<= low_max``,
+  provided every earlier prefix has ``>= high_min``; a count in between before that point makes it ambiguous
+  (dropped);
+* a right solution keeps ``-1`` only when every prefix has ``>= high_min`` (else dropped: it may be right by luck);
+* the full solution is not rolled out: its value is its own grade (``rollouts`` if right, 0 if wrong), so a wrong
+  solution whose every proper prefix stays high is labelled at its last step.
+
+Problems are deduplicated against every evaluation set found in the data directory (by
+:func:`critic.data.normalize_problem`) before anything is generated; the overlap count goes to ``stats.json``.
+
+Outputs in ``output_dir``: ``results.jsonl`` (one row per problem, appended as each chunk finishes: the resume
+point), ``labels.jsonl`` (the :class:`~critic.records.LabeledSolution` rows that seed synthesis and RL read, plus the
+counts as ``mc_right_counts``) and ``stats.json``. A killed run continues with the problems it had not finished.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import Field, model_validator
+
+from critic.engines.base import ChatEngine, Sampling
+from critic.records import NO_ERROR, LabeledSolution, Problem
+from training.common import PipelineConfig, resolve_path, write_json
+
+logger = logging.getLogger(__name__)
+
+# Every evaluation set of the project: training problems must not overlap any of them.
+EVAL_SETS = (
+    "gsm8k-test",
+    "math500",
+    "math-test",
+    "processbench-gsm8k",
+    "processbench-math",
+    "processbench-olympiadbench",
+    "processbench-omnimath",
+    "mr-gsm8k",
+)
+
+
+class MCLabelConfig(PipelineConfig):
+    """Settings of ``deepcritic train mc-label`` (YAML keys = field names)."""
+
+    problems: str = Field("gsm8k-train", description="critic.data dataset name, or a JSONL of problems with answers")
+    output_dir: str = Field(description="results.jsonl, labels.jsonl and stats.json go here")
+    generator: str = Field("embedded", description="engine spec (critic.engines.get_engine)")
+    limit: int | None = Field(None, ge=1, description="first N problems after decontamination")
+    num_solutions: int = Field(8, ge=1, description="solutions sampled per problem")
+    solve_temperature: float = Field(1.0, ge=0.0)
+    solve_max_tokens: int = Field(512, ge=1)
+    rollouts: int = Field(8, ge=1, description="k continuations per step prefix")
+    rollout_temperature: float = Field(0.7, ge=0.0)
+    rollout_top_p: float = Field(0.9, gt=0.0, le=1.0)
+    rollout_max_tokens: int = Field(512, ge=1)
+    high_min: int = Field(4, ge=1, description="a prefix is 'still right' with at least this many right rollouts")
+    low_max: int = Field(0, ge=0, description="a prefix is 'already wrong' with at most this many right rollouts")
+    require_mixed: bool = Field(True, description="keep only problems with >= 1 right and >= 1 wrong solution")
+    max_steps: int = Field(12, ge=1, description="skip longer solutions (rollout cost grows with the step count)")
+    batch_size: int = Field(16, ge=1, description="problems per round; results are written after each round")
+    rollout_chunk: int = Field(256, ge=1, description="prefix chats per engine call (each gets `rollouts` samples)")
+    seed: int | None = Field(0, description="sampling seed (None = unseeded)")
+    decontaminate: bool = Field(True, description="drop problems that appear in an evaluation set")
+    eval_sets: list[str] = Field(default_factory=lambda: list(EVAL_SETS), description="eval sets to dedup against")
+
+    @model_validator(mode="after")
+    def _rule_is_consistent(self) -> "MCLabelConfig":
+        if not self.low_max < self.high_min <= self.rollouts:
+            raise ValueError(
+                f"need low_max < high_min <= rollouts, got {self.low_max}, {self.high_min}, {self.rollouts}"
+            )
+        return self
+
+
+def first_error_label(
+    right_counts: list[int], solution_right: bool, high_min: int, low_max: int
+) -> tuple[int | None, str]:
+    """The explicit first-error rule (module docstring). ``right_counts[j]`` = right rollouts from the prefix ending
+    at step j (0-based, the last entry being the solution's own value). Returns ``(label0, reason)``, label0 None when
+    the solution is dropped."""
+    if solution_right:
+        if all(c >= high_min for c in right_counts):
+            return NO_ERROR, "right"
+        return None, "right_with_low_prefix"
+    for j, count in enumerate(right_counts):
+        if count <= low_max:
+            return j, "first_low_prefix"
+        if count < high_min:
+            return None, "ambiguous_prefix"
+    return None, "no_low_prefix"
+
+
+@dataclass
+class Sampled:
+    """One graded generator solution."""
+
+    steps: list[str]
+    right: bool
+
+
+def grade(text: str, gold: str) -> tuple[str | None, bool]:
+    from critic.grading import answers_match, extract_answer
+
+    predicted = extract_answer(text)
+    return predicted, predicted is not None and answers_match(predicted, gold)
+
+
+def load_problems(name: str) -> list[Problem]:
+    from critic.data import load_dataset_by_name
+
+    local = resolve_path(name)
+    rows = load_dataset_by_name(str(local) if local.is_file() else name)
+    problems = [r for r in rows if isinstance(r, Problem) and r.answer]
+    if not problems:
+        raise ValueError(f"{name}: no problems with gold answers")
+    return problems
+
+
+def eval_problem_keys(names: list[str]) -> tuple[set[str], list[str], list[str]]:
+    """Normalised problem texts of the evaluation sets; also which sets were found and which were not."""
+    from critic.data import load_dataset_by_name, normalize_problem
+
+    keys: set[str] = set()
+    found, missing = [], []
+    for name in names:
+        try:
+            rows = load_dataset_by_name(name)
+        except (FileNotFoundError, ValueError) as exc:
+            logger.warning("decontamination: %s not available (%s)", name, exc)
+            missing.append(name)
+            continue
+        keys.update(normalize_problem(r.problem) for r in rows)
+        found.append(name)
+    return keys, found, missing
+
+
+def _solve_chat(problem: str, kept_steps: list[str]) -> list[dict[str, str]]:
+    """The generator prompt continuing after ``kept_steps`` (none = from ``Step 1:``)."""
+    from critic.prompts import refine_prefix, solve_messages
+
+    chat = solve_messages(problem)
+    return chat[:-1] + [{"role": "assistant", "content": refine_prefix(kept_steps)}]
+
+
+def _sample_solutions(engine: ChatEngine, problems: list[Problem], cfg: MCLabelConfig) -> list[dict]:
+    """Stage 1: sample and grade solutions; per problem the usable ones and why the others were dropped."""
+    from critic.steps import split_steps
+
+    sampling = Sampling(
+        n=cfg.num_solutions, temperature=cfg.solve_temperature, max_tokens=cfg.solve_max_tokens, seed=cfg.seed
+    )
+    chats = [_solve_chat(p.problem, []) for p in problems]
+    outputs = engine.generate(chats, sampling)
+    per_problem = []
+    for problem, chat, generations in zip(problems, chats, outputs, strict=True):
+        usable: list[Sampled] = []
+        dropped: Counter[str] = Counter()
+        seen: set[tuple[str, ...]] = set()
+        for generation in generations:
+            text = chat[-1]["content"] + generation
+            steps = split_steps(text)
+            predicted, right = grade(text, problem.answer or "")
+            reason = (
+                "unfinished" if generation.finish_reason != "stop"
+                else "no_answer" if predicted is None
+                else "no_steps" if not steps
+                else "too_many_steps" if len(steps) > cfg.max_steps
+                else "duplicate" if tuple(steps) in seen
+                else None
+            )
+            if reason:
+                dropped[reason] += 1
+                continue
+            seen.add(tuple(steps))
+            usable.append(Sampled(steps=steps, right=right))
+        per_problem.append({"usable": usable, "dropped": dict(dropped)})
+    return per_problem
+
+
+def _rollout_counts(engine: ChatEngine, jobs: list[tuple[Problem, list[str]]], cfg: MCLabelConfig) -> list[int]:
+    """Stage 2: right continuations out of ``rollouts`` for each (problem, step prefix), in bounded engine calls."""
+    sampling = Sampling(
+        n=cfg.rollouts,
+        temperature=cfg.rollout_temperature,
+        top_p=cfg.rollout_top_p,
+        max_tokens=cfg.rollout_max_tokens,
+        seed=cfg.seed,
+    )
+    counts: list[int] = []
+    for start in range(0, len(jobs), cfg.rollout_chunk):
+        chunk = jobs[start : start + cfg.rollout_chunk]
+        chats = [_solve_chat(problem.problem, prefix) for problem, prefix in chunk]
+        outputs = engine.generate(chats, sampling)
+        for (problem, _), chat, generations in zip(chunk, chats, outputs, strict=True):
+            counts.append(sum(grade(chat[-1]["content"] + g, problem.answer or "")[1] for g in generations))
+    return counts
+
+
+def label_problems(engine: ChatEngine, problems: list[Problem], cfg: MCLabelConfig) -> list[dict]:
+    """Label one round of problems: one result row per problem (its labelled solutions and what was dropped)."""
+    sampled = _sample_solutions(engine, problems, cfg)
+    rows: list[dict] = []
+    selected: list[tuple[int, int, Sampled]] = []  # (problem index, solution index, solution)
+    for i, (problem, found) in enumerate(zip(problems, sampled, strict=True)):
+        usable: list[Sampled] = found["usable"]
+        right = [s for s in usable if s.right]
+        wrong = [s for s in usable if not s.right]
+        mixed = bool(right) and bool(wrong)
+        status = "no_usable" if not usable else "labelled" if mixed or not cfg.require_mixed else "not_mixed"
+        rows.append(
+            {
+                "id": problem.id,
+                "status": status,
+                "sampled": cfg.num_solutions,
+                "usable": len(usable),
+                "right": len(right),
+                "dropped": found["dropped"],
+                "solutions": [],
+                "rejected": [],
+            }
+        )
+        if status == "labelled":
+            selected += [(i, j, s) for j, s in enumerate(right[:1] + wrong)]
+
+    # Proper prefixes only; the full solution's value is its own grade.
+    jobs = [(problems[i], s.steps[:n]) for i, _, s in selected for n in range(1, len(s.steps))]
+    counts = iter(_rollout_counts(engine, jobs, cfg))
+    for i, j, solution in selected:
+        problem, row = problems[i], rows[i]
+        right_counts = [next(counts) for _ in range(len(solution.steps) - 1)]
+        right_counts.append(cfg.rollouts if solution.right else 0)
+        label0, reason = first_error_label(right_counts, solution.right, cfg.high_min, cfg.low_max)
+        solution_id = f"{problem.id}/s{j}"
+        if label0 is None:
+            row["rejected"].append({"id": solution_id, "reason": reason, "mc_right_counts": right_counts})
+            continue
+        labelled = LabeledSolution(
+            id=solution_id,
+            problem=problem.problem,
+            steps=solution.steps,
+            answer=problem.answer,
+            generator=cfg.generator,
+            label0=label0,
+            subset=problem.source,
+            final_answer_correct=solution.right,
+        )
+        row["solutions"].append(labelled.model_dump() | {"mc_right_counts": right_counts, "mc_rollouts": cfg.rollouts})
+    return rows
+
+
+def run_mc_labels(cfg: MCLabelConfig, engine: ChatEngine | None = None) -> dict:
+    """Run (or resume) Monte-Carlo labelling; returns the stats also written to ``stats.json``."""
+    from critic.data import JsonlWriter, normalize_problem, read_done_ids
+
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / "results.jsonl"
+
+    problems = load_problems(cfg.problems)
+    overlap: list[str] = []
+    found, missing = [], []
+    if cfg.decontaminate:
+        keys, found, missing = eval_problem_keys(cfg.eval_sets)
+        overlap = [p.id for p in problems if normalize_problem(p.problem) in keys]
+        dropped = set(overlap)
+        problems = [p for p in problems if p.id not in dropped]
+    if cfg.limit is not None:
+        problems = problems[: cfg.limit]
+
+    done = read_done_ids(results_path)
+    todo = [p for p in problems if p.id not in done]
+    logger.info("mc-label: %d problems, %d already done, %d to go", len(problems), len(problems) - len(todo), len(todo))
+    if todo:
+        if engine is None:
+            from critic.engines import get_engine
+
+            engine = get_engine(cfg.generator)
+        with JsonlWriter(results_path) as writer:
+            for start in range(0, len(todo), cfg.batch_size):
+                for row in label_problems(engine, todo[start : start + cfg.batch_size], cfg):
+                    writer.write(row)
+
+    contamination = {"overlap": len(overlap), "overlap_ids": overlap[:50], "checked": found, "missing": missing}
+    return build_outputs(out, {p.id for p in problems}, cfg, contamination)
+
+
+def build_outputs(out: Path, wanted_ids: set[str], cfg: MCLabelConfig, contamination: dict) -> dict:
+    """Build ``labels.jsonl`` and ``stats.json`` from ``results.jsonl`` (first row per problem id wins)."""
+    from critic.data import read_jsonl
+
+    rows: dict[str, dict] = {}
+    for row in read_jsonl(out / "results.jsonl"):
+        if row["id"] in wanted_ids:
+            rows.setdefault(row["id"], row)
+    labels = [s for row in rows.values() for s in row["solutions"]]
+    tmp = out / ".labels.jsonl.tmp"
+    with open(tmp, "w") as handle:
+        for s in labels:
+            handle.write(json.dumps(s) + "\n")
+    tmp.replace(out / "labels.jsonl")
+
+    dropped: Counter[str] = Counter()
+    rejected: Counter[str] = Counter()
+    for row in rows.values():
+        dropped.update(row["dropped"])
+        rejected.update(r["reason"] for r in row["rejected"])
+    stats = {
+        "problems": len(wanted_ids),
+        "problems_done": len(rows),
+        "problem_status": dict(Counter(row["status"] for row in rows.values())),
+        "solutions_sampled": sum(row["sampled"] for row in rows.values()),
+        "solutions_usable": sum(row["usable"] for row in rows.values()),
+        "solutions_right": sum(row["right"] for row in rows.values()),
+        "solutions_dropped": dict(dropped),
+        "labelled": len(labels),
+        "labelled_all_correct": sum(s["label0"] == NO_ERROR for s in labels),
+        "labelled_with_error": sum(s["label0"] != NO_ERROR for s in labels),
+        "rejected_by_rule": dict(rejected),
+        "rule": {"rollouts": cfg.rollouts, "high_min": cfg.high_min, "low_max": cfg.low_max},
+        "require_mixed": cfg.require_mixed,
+        "contamination": contamination,
+    }
+    write_json(out / "stats.json", stats)
+    return stats

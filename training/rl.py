@@ -1,0 +1,138 @@
+"""Reinforcement learning of the critic with GRPO (``deepcritic train rl --config <recipe>.yaml``).
+
+Prompts are critic prompts (:func:`critic.prompts.critic_messages`) over step-labelled solutions: Monte-Carlo labels
+(``mc-label``'s ``labels.jsonl``) or PRM800K rows. Rewards are the small pure functions of :mod:`training.rewards`
+(``first_error``: 1 when the critique's final answer equals the label in the critic's 1-based convention; ``format``:
+a readable critique), weighted by ``reward_weights``. Rollouts use vLLM when ``use_vllm: true`` (GPU recipes:
+``vllm_mode: colocate``, or ``server`` with ``trl vllm-serve`` on a separate GPU), plain ``generate`` otherwise.
+
+Resumes from the newest ``checkpoint-N`` in ``output_dir`` and saves model + tokenizer there at the end, loadable by
+the critic engines. ``model_name_or_path: embedded`` trains the embedded SmolLM2 (typically start from an SFT folder).
+
+    deepcritic train rl --config training/recipes/cpu-smoke-rl.yaml --output_dir runs/rl-smoke
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from trl import GRPOConfig, ModelConfig, ScriptArguments, TrlParser
+
+from training.common import last_checkpoint, load_labeled_solutions, resolve_model_path
+from training.rewards import REWARD_FUNCS
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl import GRPOTrainer
+
+    from critic.records import LabeledSolution
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RLScriptArguments(ScriptArguments):
+    """Where the step-labelled solutions come from, and which rewards to use."""
+
+    dataset_name: str | None = field(
+        default=None,
+        metadata={"help": "A JSONL of step-labelled solutions: mc-label's labels.jsonl or PRM800K rows."},
+    )
+    reward_funcs: list[str] = field(
+        default_factory=lambda: ["first_error", "format"],
+        metadata={"help": f"Rewards, in the order of `reward_weights`; choose from {sorted(REWARD_FUNCS)}."},
+    )
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N solutions."})
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.reward_funcs if name not in REWARD_FUNCS]
+        if unknown:
+            raise ValueError(f"unknown reward_funcs {unknown}; choose from {sorted(REWARD_FUNCS)}")
+
+
+def make_parser() -> TrlParser:
+    return TrlParser((RLScriptArguments, GRPOConfig, ModelConfig))
+
+
+def build_rl_dataset(solutions: list["LabeledSolution"]) -> "Dataset":
+    """One GRPO prompt per solution: the critic chat, with ``label0`` and ``num_steps`` for the rewards."""
+    from datasets import Dataset
+
+    from critic.prompts import critic_messages
+
+    return Dataset.from_list(
+        [
+            {
+                "id": s.id,
+                "prompt": critic_messages(s.problem, s.steps),
+                "label0": s.label0,
+                "num_steps": len(s.steps),
+            }
+            for s in solutions
+        ]
+    )
+
+
+def build_trainer(
+    script_args: RLScriptArguments,
+    training_args: GRPOConfig,
+    model_args: ModelConfig,
+    callbacks: list["TrainerCallback"] | None = None,
+) -> "GRPOTrainer":
+    """The GRPOTrainer for these arguments (prompts built, rewards chosen, model path resolved)."""
+    from trl import GRPOTrainer, get_peft_config
+
+    if not script_args.dataset_name:
+        raise ValueError("dataset_name is required (a JSONL of step-labelled solutions)")
+    if training_args.reward_weights is not None and len(training_args.reward_weights) != len(script_args.reward_funcs):
+        raise ValueError(
+            f"reward_weights {training_args.reward_weights} must match reward_funcs {script_args.reward_funcs}"
+        )
+    model_path = resolve_model_path(model_args.model_name_or_path)
+    training_args.model_init_kwargs = {
+        "revision": model_args.model_revision,
+        "trust_remote_code": training_args.trust_remote_code,
+        "attn_implementation": model_args.attn_implementation,
+        "dtype": model_args.dtype,
+        **(training_args.model_init_kwargs or {}),
+    }
+
+    solutions = load_labeled_solutions(script_args.dataset_name, script_args.max_train_samples)
+    if not solutions:
+        raise ValueError(f"{script_args.dataset_name}: no step-labelled solutions")
+    dataset = build_rl_dataset(solutions)
+    logger.info("GRPO on %d solutions from %s, model %s", len(dataset), script_args.dataset_name, model_path)
+
+    return GRPOTrainer(
+        model=model_path,
+        reward_funcs=[REWARD_FUNCS[name] for name in script_args.reward_funcs],
+        args=training_args,
+        train_dataset=dataset,
+        peft_config=get_peft_config(model_args),
+        callbacks=callbacks,
+    )
+
+
+def main(script_args: RLScriptArguments, training_args: GRPOConfig, model_args: ModelConfig) -> Path:
+    """Train (resuming from the last checkpoint) and save model + tokenizer; returns the saved folder."""
+    trainer = build_trainer(script_args, training_args, model_args)
+    checkpoint = training_args.resume_from_checkpoint or last_checkpoint(training_args.output_dir)
+    if checkpoint:
+        logger.info("resuming from %s", checkpoint)
+    trainer.train(resume_from_checkpoint=checkpoint)
+
+    trainer.model.config.use_cache = True
+    trainer.save_model(training_args.output_dir)
+    trainer.save_state()  # trainer_state.json with the reward log next to the model
+    trainer.end()
+    return Path(training_args.output_dir)
+
+
+def cli(argv: list[str]) -> int:
+    script_args, training_args, model_args = make_parser().parse_args_and_config(argv)
+    main(script_args, training_args, model_args)
+    return 0

@@ -1,0 +1,262 @@
+"""Seed critique synthesis (``deepcritic train seed``): deliberate step-by-step critiques written by a teacher model.
+
+For each step-labelled solution, for each step up to its first wrong one (the trained critique stops there):
+
+1. **initial** - the teacher critiques the step (:func:`critic.prompts.initial_step_critique_messages`);
+2. **deep** - it re-verifies the step another way, ``deep_samples`` times; the first sample whose verdict agrees
+   with the label is kept (:func:`critic.prompts.deep_verification_messages`);
+3. **merge** - it merges both into one deliberate critique of the step; the first of ``merge_samples`` whose verdict
+   agrees with the label is kept (:func:`critic.prompts.merge_critique_messages`).
+
+A solution is kept only when every step's merged verdict agrees with the labels; its SFT example is the critic prompt
+(:func:`critic.prompts.critic_messages`) plus the merged critiques rendered by :func:`critic.prompts.format_critique`.
+Balance: all-correct solutions whose initial critiques were already right ("easy") are capped at
+``max_easy_correct`` (the reference kept 250 of ~4.5K), the first ones in input order.
+
+``keep_disagreeing: true`` also keeps solutions whose teacher verdicts disagree with the labels; their verdict
+lines then follow the labels, not the teacher, so the reasoning may contradict its verdict. It exists only for smoke
+tests with a teacher too weak to agree with anything; such rows are marked ``agreed: false`` and counted in stats.
+
+Every stage runs as one batched engine call over all steps of ``batch_size`` solutions. Per-solution results are
+appended to ``results.jsonl`` (the resume point); the dataset (``dataset/`` via ``save_to_disk``, ``train.jsonl``)
+and ``stats.json`` are rebuilt from it at the end of every run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import Field
+
+from critic.engines.base import ChatEngine, Sampling
+from critic.records import NO_ERROR, LabeledSolution, StepVerdict
+from critic.steps import label0_to_step1
+from training.common import PipelineConfig, load_labeled_solutions, write_json
+
+logger = logging.getLogger(__name__)
+
+
+class SeedConfig(PipelineConfig):
+    """Settings of ``deepcritic train seed`` (YAML keys = field names)."""
+
+    input: str = Field(description="step-labelled JSONL: mc-label's labels.jsonl or PRM800K rows")
+    output_dir: str = Field(description="results.jsonl, train.jsonl, dataset/ and stats.json go here")
+    teacher: str = Field("embedded", description="engine spec (critic.engines.get_engine)")
+    limit: int | None = Field(None, ge=1, description="first N input solutions")
+    deep_samples: int = Field(4, ge=1, description="in-depth re-verifications per step; the first agreeing one is kept")
+    merge_samples: int = Field(1, ge=1, description="merged critiques per step; the first agreeing one is kept")
+    temperature: float = Field(0.7, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(1024, ge=1, description="per teacher generation")
+    batch_size: int = Field(32, ge=1, description="solutions per round; each stage is one engine call over their steps")
+    max_easy_correct: int | None = Field(None, ge=0, description="cap on all-correct solutions needing no correction")
+    keep_disagreeing: bool = Field(False, description="keep rows the teacher got wrong (smoke tests only, see docs)")
+    seed: int | None = Field(0, description="sampling seed (None = unseeded)")
+
+
+@dataclass
+class StepWork:
+    """One step of one solution moving through the three stages."""
+
+    solution: LabeledSolution
+    step1: int
+    expected: str  # "correct" | "wrong": what the label says about this step
+    initial: str = ""
+    initial_verdict: str | None = None
+    deep: str = ""
+    deep_verdict: str | None = None
+    deep_agreeing_sample: int | None = None  # index of the kept deep sample, None = none agreed
+    merged: str = ""
+    merged_verdict: str | None = None
+    samples: dict[str, int] = field(default_factory=dict)
+
+
+def steps_to_critique(solution: LabeledSolution) -> list[tuple[int, str]]:
+    """(step1, expected verdict) for every step the trained critique covers: up to and including the first wrong."""
+    last = len(solution.steps) if solution.label0 == NO_ERROR else label0_to_step1(solution.label0)
+    return [(i, "wrong" if i == last and solution.has_error else "correct") for i in range(1, last + 1)]
+
+
+def _pick(texts: list[str], expected: str) -> tuple[str, str | None, int | None]:
+    """The first text whose step verdict agrees with ``expected`` (else the first text): text, verdict, index."""
+    from critic.parse import parse_step_judgement
+
+    verdicts = [parse_step_judgement(t) for t in texts]
+    for i, (text, verdict) in enumerate(zip(texts, verdicts)):
+        if verdict == expected:
+            return text, verdict, i
+    return texts[0], verdicts[0], None
+
+
+def critique_solutions(engine: ChatEngine, solutions: list[LabeledSolution], cfg: SeedConfig) -> list[dict]:
+    """Run the three teacher stages over a batch of solutions; one result row per solution."""
+    from critic.prompts import deep_verification_messages, initial_step_critique_messages, merge_critique_messages
+
+    def sampling(n: int) -> Sampling:
+        return Sampling(n=n, temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens, seed=cfg.seed)
+
+    work = [StepWork(s, step1, expected) for s in solutions for step1, expected in steps_to_critique(s)]
+
+    chats = [initial_step_critique_messages(w.solution.problem, w.solution.steps, w.step1) for w in work]
+    for w, outputs in zip(work, engine.generate(chats, sampling(1)), strict=True):
+        w.initial, w.initial_verdict, _ = _pick([str(o) for o in outputs], w.expected)
+
+    chats = [deep_verification_messages(w.solution.problem, w.solution.steps, w.step1, w.initial) for w in work]
+    for w, outputs in zip(work, engine.generate(chats, sampling(cfg.deep_samples)), strict=True):
+        w.deep, w.deep_verdict, w.deep_agreeing_sample = _pick([str(o) for o in outputs], w.expected)
+
+    # Merging is only worth it for solutions whose every step found an agreeing deep critique.
+    failed_deep = {w.solution.id for w in work if w.deep_agreeing_sample is None}
+    to_merge = [w for w in work if cfg.keep_disagreeing or w.solution.id not in failed_deep]
+    chats = [
+        merge_critique_messages(w.solution.problem, w.solution.steps, w.step1, w.initial, w.deep) for w in to_merge
+    ]
+    if chats:
+        for w, outputs in zip(to_merge, engine.generate(chats, sampling(cfg.merge_samples)), strict=True):
+            w.merged, w.merged_verdict, _ = _pick([str(o) for o in outputs], w.expected)
+
+    by_solution: dict[str, list[StepWork]] = {}
+    for w in work:
+        by_solution.setdefault(w.solution.id, []).append(w)
+    return [_result_row(s, by_solution[s.id], s.id in failed_deep, cfg) for s in solutions]
+
+
+def _result_row(solution: LabeledSolution, steps: list[StepWork], failed_deep: bool, cfg: SeedConfig) -> dict:
+    agreed = not failed_deep and all(w.merged_verdict == w.expected for w in steps)
+    if agreed:
+        reason = "agreed"
+    elif cfg.keep_disagreeing:
+        reason = "kept_disagreeing"
+    else:
+        reason = "deep_disagrees" if failed_deep else "merge_disagrees"
+    row = {
+        "id": solution.id,
+        "label0": solution.label0,
+        "num_steps": len(solution.steps),
+        "kept": agreed or cfg.keep_disagreeing,
+        "reason": reason,
+        "agreed": agreed,
+        "needed_correction": any(w.initial_verdict != w.expected for w in steps),
+        "steps": [
+            {
+                "step1": w.step1,
+                "expected": w.expected,
+                "initial": w.initial,
+                "initial_verdict": w.initial_verdict,
+                "deep": w.deep,
+                "deep_verdict": w.deep_verdict,
+                "deep_agreeing_sample": w.deep_agreeing_sample,
+                "merged": w.merged,
+                "merged_verdict": w.merged_verdict,
+            }
+            for w in steps
+        ],
+        "messages": None,
+    }
+    if row["kept"]:
+        row["messages"] = sft_messages(solution, [w.merged for w in steps])
+    return row
+
+
+def sft_messages(solution: LabeledSolution, step_critiques: list[str]) -> list[dict[str, str]]:
+    """One SFT example: the critic prompt, then the critique of steps 1..first wrong in the trained format.
+
+    ``step_critiques[i]`` is the reasoning about step i+1 (a judgement line in it is replaced); the verdicts come from
+    the label (equal to the teacher's for every row seed synthesis keeps, unless ``keep_disagreeing``).
+    """
+    from critic.prompts import critic_messages, format_critique
+
+    expected = steps_to_critique(solution)
+    if len(step_critiques) != len(expected):
+        raise ValueError(f"{solution.id}: {len(step_critiques)} step critiques for {len(expected)} critiqued steps")
+    verdicts = [StepVerdict(step1=i, verdict=v, text=t) for (i, v), t in zip(expected, step_critiques)]
+    critique = format_critique(verdicts, label0_to_step1(solution.label0))
+    return critic_messages(solution.problem, solution.steps) + [{"role": "assistant", "content": critique}]
+
+
+def run_seed(cfg: SeedConfig, engine: ChatEngine | None = None) -> dict:
+    """Run (or resume) seed synthesis; returns the stats also written to ``stats.json``."""
+    from critic.data import JsonlWriter, read_done_ids
+
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / "results.jsonl"
+    solutions = load_labeled_solutions(cfg.input, cfg.limit)
+    done = read_done_ids(results_path)
+    todo = [s for s in solutions if s.id not in done]
+    logger.info("seed: %d solutions, %d already done, %d to go", len(solutions), len(solutions) - len(todo), len(todo))
+    if todo:
+        if engine is None:
+            from critic.engines import get_engine
+
+            engine = get_engine(cfg.teacher)
+        with JsonlWriter(results_path) as writer:
+            for start in range(0, len(todo), cfg.batch_size):
+                for row in critique_solutions(engine, todo[start : start + cfg.batch_size], cfg):
+                    writer.write(row)
+    return build_dataset(out, [s.id for s in solutions], cfg)
+
+
+def build_dataset(out: Path, ordered_ids: list[str], cfg: SeedConfig) -> dict:
+    """The SFT dataset and stats from ``results.jsonl``: input order, first row per id, easy all-correct capped."""
+    from datasets import Dataset
+
+    from critic.data import read_jsonl
+
+    results: dict[str, dict] = {}
+    for row in read_jsonl(out / "results.jsonl"):
+        results.setdefault(row["id"], row)
+    rows = [results[i] for i in ordered_ids if i in results]
+
+    examples, easy_kept, capped = [], 0, 0
+    for row in rows:
+        if not row["kept"]:
+            continue
+        if row["label0"] == NO_ERROR and not row["needed_correction"]:
+            if cfg.max_easy_correct is not None and easy_kept >= cfg.max_easy_correct:
+                capped += 1
+                continue
+            easy_kept += 1
+        examples.append(
+            {
+                "id": row["id"],
+                "messages": row["messages"],
+                "label0": row["label0"],
+                "num_steps": row["num_steps"],
+                "needed_correction": row["needed_correction"],
+                "agreed": row["agreed"],
+            }
+        )
+
+    tmp = out / ".train.jsonl.tmp"
+    with open(tmp, "w") as handle:
+        for example in examples:
+            handle.write(json.dumps(example, ensure_ascii=False) + "\n")
+    tmp.replace(out / "train.jsonl")
+    if examples:
+        Dataset.from_list(examples).save_to_disk(str(out / "dataset"))
+    else:  # never leave a dataset from an earlier run next to stats that say there is none
+        shutil.rmtree(out / "dataset", ignore_errors=True)
+
+    stats = {
+        "solutions": len(ordered_ids),
+        "solutions_done": len(rows),
+        "outcome": dict(Counter(row["reason"] for row in rows)),
+        "kept_before_cap": sum(row["kept"] for row in rows),
+        "capped_easy_correct": capped,
+        "examples": len(examples),
+        "examples_with_error": sum(e["label0"] != NO_ERROR for e in examples),
+        "examples_all_correct": sum(e["label0"] == NO_ERROR for e in examples),
+        "examples_needed_correction": sum(e["needed_correction"] for e in examples),
+        "examples_disagreeing": sum(not e["agreed"] for e in examples),
+        "steps_critiqued": sum(len(row["steps"]) for row in rows),
+        "keep_disagreeing": cfg.keep_disagreeing,
+        "max_easy_correct": cfg.max_easy_correct,
+    }
+    write_json(out / "stats.json", stats)
+    return stats
