@@ -12,6 +12,7 @@ engine should keep their top-level code under ``if __name__ == "__main__":`` (re
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import uuid
@@ -29,7 +30,7 @@ CPU_ENV_DEFAULTS = {
     "VLLM_CPU_KVCACHE_SPACE": "2",  # GiB; the default (4) is wasted on a 135M model with 4K context
 }
 COMMON_ENV_DEFAULTS = {
-    "VLLM_LOGGING_LEVEL": "WARNING",
+    "VLLM_LOGGING_LEVEL": "ERROR",  # its start-up warnings are about CPU tuning we already chose
     "VLLM_CONFIGURE_LOGGING": "1",
 }
 CPU_ENGINE_DEFAULTS: dict[str, Any] = {"dtype": "float32", "enforce_eager": True, "max_model_len": 4096}
@@ -98,6 +99,9 @@ class VllmEngine:
                 os.environ.pop("LD_PRELOAD", None)
             else:
                 os.environ["LD_PRELOAD"] = ld_preload
+        # vLLM registers weakref finalizers that kill the engine core at exit; atexit runs hooks last-in first-out,
+        # so registering here (after them) stops the output handler first and the exit stays quiet.
+        atexit.register(self.close)
         self._tokenizer = self._llm.get_tokenizer()
         self.max_model_len = self._llm.model_config.max_model_len
 
