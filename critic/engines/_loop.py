@@ -12,6 +12,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from critic.engines.base import Chat, Generation, Sampling
+
 T = TypeVar("T")
 
 
@@ -42,3 +44,25 @@ class BackgroundLoop:
         self._thread.join(timeout=10)
         if not self._thread.is_alive():
             self.loop.close()
+
+
+class LoopBackedEngine:
+    """The ChatEngine surface of an engine whose requests are coroutines on its own :class:`BackgroundLoop`.
+
+    Subclasses set ``self._loop`` and define ``async _one(chat, sampling)``: ``generate`` submits a whole list at once
+    (the engine batches it), ``agenerate`` runs one request there and can be awaited from any caller's loop.
+    """
+
+    _loop: BackgroundLoop
+
+    async def _one(self, chat: Chat, sampling: Sampling) -> list[Generation]:
+        raise NotImplementedError
+
+    async def _many(self, chats: list[Chat], sampling: Sampling) -> list[list[Generation]]:
+        return list(await asyncio.gather(*(self._one(chat, sampling) for chat in chats)))
+
+    def generate(self, chats: list[Chat], sampling: Sampling) -> list[list[Generation]]:
+        return self._loop.run(self._many(chats, sampling))
+
+    async def agenerate(self, chat: Chat, sampling: Sampling) -> list[Generation]:
+        return await self._loop.arun(self._one(chat, sampling))

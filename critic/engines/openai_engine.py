@@ -17,7 +17,7 @@ import os
 import random
 from typing import Any
 
-from critic.engines._loop import BackgroundLoop
+from critic.engines._loop import BackgroundLoop, LoopBackedEngine
 from critic.engines.base import Chat, EngineError, Generation, Sampling, is_continuation
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
@@ -34,7 +34,7 @@ def _finish_reason(reason: str | None) -> str:
     return "stop" if reason in ("stop", "eos", "stop_sequence", None) else "error"
 
 
-class OpenAIEngine:
+class OpenAIEngine(LoopBackedEngine):
     """ChatEngine over an OpenAI-compatible chat-completions endpoint."""
 
     def __init__(
@@ -153,15 +153,6 @@ class OpenAIEngine:
         if len(gens) != sampling.n:
             raise EngineError(f"{self.base_url} returned {len(gens)} choices for n={sampling.n}")
         return gens
-
-    async def _many(self, chats: list[Chat], sampling: Sampling) -> list[list[Generation]]:
-        return list(await asyncio.gather(*(self._one(chat, sampling) for chat in chats)))
-
-    def generate(self, chats: list[Chat], sampling: Sampling) -> list[list[Generation]]:
-        return self._loop.run(self._many(chats, sampling))
-
-    async def agenerate(self, chat: Chat, sampling: Sampling) -> list[Generation]:
-        return await self._loop.arun(self._one(chat, sampling))
 
     def close(self) -> None:
         client = getattr(self, "_client", None)

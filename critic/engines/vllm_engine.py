@@ -19,7 +19,7 @@ import uuid
 from typing import Any
 
 from critic.engines._chat import render_prompt_ids
-from critic.engines._loop import BackgroundLoop
+from critic.engines._loop import BackgroundLoop, LoopBackedEngine
 from critic.engines.base import Chat, EngineError, Generation, Sampling
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def _finish_reason(reason: str | None) -> str:
     return "error"
 
 
-class VllmEngine:
+class VllmEngine(LoopBackedEngine):
     """ChatEngine backed by an in-process ``vllm.v1.engine.async_llm.AsyncLLM``."""
 
     def __init__(self, model: str, *, name: str | None = None, seed: int = 0, **engine_kwargs: Any) -> None:
@@ -144,17 +144,6 @@ class VllmEngine:
             for c in final.outputs
         ]
         return [g for g in gens for _ in range(copies)]
-
-    async def _many(self, chats: list[Chat], sampling: Sampling) -> list[list[Generation]]:
-        import asyncio
-
-        return list(await asyncio.gather(*(self._one(chat, sampling) for chat in chats)))
-
-    def generate(self, chats: list[Chat], sampling: Sampling) -> list[list[Generation]]:
-        return self._loop.run(self._many(chats, sampling))
-
-    async def agenerate(self, chat: Chat, sampling: Sampling) -> list[Generation]:
-        return await self._loop.arun(self._one(chat, sampling))
 
     def close(self) -> None:
         """Stop the engine core process and the private loop. The engine is unusable afterwards."""
