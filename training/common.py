@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict
 
 from critic.records import LabeledSolution
+
+logger = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 RECIPES_DIR = PACKAGE_DIR / "recipes"
@@ -85,6 +88,33 @@ def last_checkpoint(output_dir: str | os.PathLike[str]) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
     return get_last_checkpoint(str(output_dir))
+
+
+def model_init_kwargs(model_args: Any, training_args: Any) -> dict[str, Any]:
+    """What trl passes to ``from_pretrained``: the ModelConfig's loading options, then any explicit
+    ``model_init_kwargs`` of the training config on top."""
+    return {
+        "revision": model_args.model_revision,
+        "trust_remote_code": training_args.trust_remote_code,
+        "attn_implementation": model_args.attn_implementation,
+        "dtype": model_args.dtype,
+        **(training_args.model_init_kwargs or {}),
+    }
+
+
+def train_and_save(trainer: Any, training_args: Any) -> Path:
+    """Train, resuming from the given or newest checkpoint in ``output_dir``, then save model + tokenizer and
+    ``trainer_state.json`` (the loss / reward log) there; returns that folder, which the engines load directly."""
+    checkpoint = training_args.resume_from_checkpoint or last_checkpoint(training_args.output_dir)
+    if checkpoint:
+        logger.info("resuming from %s", checkpoint)
+    trainer.train(resume_from_checkpoint=checkpoint)
+
+    trainer.model.config.use_cache = True  # training turns the KV cache off; inference wants it back
+    trainer.save_model(training_args.output_dir)
+    trainer.save_state()
+    trainer.end()
+    return Path(training_args.output_dir)
 
 
 def write_json(path: Path, value: object) -> None:

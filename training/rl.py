@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from trl import GRPOConfig, ModelConfig, ScriptArguments, TrlParser
 
-from training.common import last_checkpoint, load_labeled_solutions, resolve_model_path
+from training.common import load_labeled_solutions, model_init_kwargs, resolve_model_path, train_and_save
 from training.rewards import REWARD_FUNCS
 
 if TYPE_CHECKING:
@@ -93,13 +93,7 @@ def build_trainer(
             f"reward_weights {training_args.reward_weights} must match reward_funcs {script_args.reward_funcs}"
         )
     model_path = resolve_model_path(model_args.model_name_or_path)
-    training_args.model_init_kwargs = {
-        "revision": model_args.model_revision,
-        "trust_remote_code": training_args.trust_remote_code,
-        "attn_implementation": model_args.attn_implementation,
-        "dtype": model_args.dtype,
-        **(training_args.model_init_kwargs or {}),
-    }
+    training_args.model_init_kwargs = model_init_kwargs(model_args, training_args)
 
     solutions = load_labeled_solutions(script_args.dataset_name, script_args.max_train_samples)
     if not solutions:
@@ -119,17 +113,7 @@ def build_trainer(
 
 def main(script_args: RLScriptArguments, training_args: GRPOConfig, model_args: ModelConfig) -> Path:
     """Train (resuming from the last checkpoint) and save model + tokenizer; returns the saved folder."""
-    trainer = build_trainer(script_args, training_args, model_args)
-    checkpoint = training_args.resume_from_checkpoint or last_checkpoint(training_args.output_dir)
-    if checkpoint:
-        logger.info("resuming from %s", checkpoint)
-    trainer.train(resume_from_checkpoint=checkpoint)
-
-    trainer.model.config.use_cache = True
-    trainer.save_model(training_args.output_dir)
-    trainer.save_state()  # trainer_state.json with the reward log next to the model
-    trainer.end()
-    return Path(training_args.output_dir)
+    return train_and_save(build_trainer(script_args, training_args, model_args), training_args)
 
 
 def cli(argv: list[str]) -> int:

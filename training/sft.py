@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from trl import ModelConfig, ScriptArguments, SFTConfig, TrlParser
 
-from training.common import last_checkpoint, resolve_model_path, resolve_path
+from training.common import model_init_kwargs, resolve_model_path, resolve_path, train_and_save
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -109,13 +109,7 @@ def build_trainer(
     if not script_args.dataset_name:
         raise ValueError("dataset_name is required (the seed output folder or a messages dataset)")
     model_path = resolve_model_path(model_args.model_name_or_path)
-    training_args.model_init_kwargs = {
-        "revision": model_args.model_revision,
-        "trust_remote_code": training_args.trust_remote_code,
-        "attn_implementation": model_args.attn_implementation,
-        "dtype": model_args.dtype,
-        **(training_args.model_init_kwargs or {}),
-    }
+    training_args.model_init_kwargs = model_init_kwargs(model_args, training_args)
 
     dataset = load_messages_dataset(script_args.dataset_name, script_args.dataset_train_split)
     if script_args.max_train_samples is not None:
@@ -134,17 +128,7 @@ def build_trainer(
 
 def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: ModelConfig) -> Path:
     """Train (resuming from the last checkpoint) and save model + tokenizer; returns the saved folder."""
-    trainer = build_trainer(script_args, training_args, model_args)
-    checkpoint = training_args.resume_from_checkpoint or last_checkpoint(training_args.output_dir)
-    if checkpoint:
-        logger.info("resuming from %s", checkpoint)
-    trainer.train(resume_from_checkpoint=checkpoint)
-
-    trainer.model.config.use_cache = True  # training turns the KV cache off; inference wants it back
-    trainer.save_model(training_args.output_dir)
-    trainer.save_state()  # trainer_state.json with the loss log next to the model
-    trainer.end()
-    return Path(training_args.output_dir)
+    return train_and_save(build_trainer(script_args, training_args, model_args), training_args)
 
 
 def cli(argv: list[str]) -> int:
