@@ -6,6 +6,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import yaml
@@ -88,6 +89,35 @@ def last_checkpoint(output_dir: str | os.PathLike[str]) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
     return get_last_checkpoint(str(output_dir))
+
+
+def process_pending(
+    items: Sequence[Any],
+    results_path: Path,
+    batch_size: int,
+    process: Callable[[Any, list[Any]], Iterable[dict]],
+    engine: Any,
+    engine_spec: str,
+    stage: str,
+) -> None:
+    """Run ``process(engine, batch)`` over the items (each with an ``.id``) not yet in ``results_path``,
+    ``batch_size`` at a time, appending every result row as it comes (flushed and fsynced): a killed run resumes where
+    it stopped and nothing is done twice. The engine is built from ``engine_spec`` only when work is left."""
+    from critic.data import JsonlWriter, read_done_ids
+
+    done = read_done_ids(results_path)
+    todo = [item for item in items if item.id not in done]
+    logger.info("%s: %d items, %d already done, %d to go", stage, len(items), len(items) - len(todo), len(todo))
+    if not todo:
+        return
+    if engine is None:
+        from critic.engines import get_engine
+
+        engine = get_engine(engine_spec)
+    with JsonlWriter(results_path) as writer:
+        for start in range(0, len(todo), batch_size):
+            for row in process(engine, todo[start : start + batch_size]):
+                writer.write(row)
 
 
 def model_init_kwargs(model_args: Any, training_args: Any) -> dict[str, Any]:

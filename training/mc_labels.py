@@ -32,7 +32,7 @@ from pydantic import Field, model_validator
 
 from critic.engines.base import ChatEngine, Sampling
 from critic.records import NO_ERROR, LabeledSolution, Problem
-from training.common import PipelineConfig, resolve_path, write_json
+from training.common import PipelineConfig, process_pending, resolve_path, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -260,7 +260,7 @@ def label_problems(engine: ChatEngine, problems: list[Problem], cfg: MCLabelConf
 
 def run_mc_labels(cfg: MCLabelConfig, engine: ChatEngine | None = None) -> dict:
     """Run (or resume) Monte-Carlo labelling; returns the stats also written to ``stats.json``."""
-    from critic.data import JsonlWriter, normalize_problem, read_done_ids
+    from critic.data import normalize_problem
 
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -277,18 +277,8 @@ def run_mc_labels(cfg: MCLabelConfig, engine: ChatEngine | None = None) -> dict:
     if cfg.limit is not None:
         problems = problems[: cfg.limit]
 
-    done = read_done_ids(results_path)
-    todo = [p for p in problems if p.id not in done]
-    logger.info("mc-label: %d problems, %d already done, %d to go", len(problems), len(problems) - len(todo), len(todo))
-    if todo:
-        if engine is None:
-            from critic.engines import get_engine
-
-            engine = get_engine(cfg.generator)
-        with JsonlWriter(results_path) as writer:
-            for start in range(0, len(todo), cfg.batch_size):
-                for row in label_problems(engine, todo[start : start + cfg.batch_size], cfg):
-                    writer.write(row)
+    process_pending(problems, results_path, cfg.batch_size, lambda eng, batch: label_problems(eng, batch, cfg),
+                    engine, cfg.generator, "mc-label")
 
     contamination = {"overlap": len(overlap), "overlap_ids": overlap[:50], "checked": found, "missing": missing}
     return build_outputs(out, {p.id for p in problems}, cfg, contamination)

@@ -36,7 +36,7 @@ from pydantic import Field
 from critic.engines.base import ChatEngine, Sampling
 from critic.records import NO_ERROR, LabeledSolution, StepVerdict
 from critic.steps import label0_to_step1
-from training.common import PipelineConfig, load_labeled_solutions, write_json
+from training.common import PipelineConfig, load_labeled_solutions, process_pending, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -181,24 +181,12 @@ def sft_messages(solution: LabeledSolution, step_critiques: list[str]) -> list[d
 
 def run_seed(cfg: SeedConfig, engine: ChatEngine | None = None) -> dict:
     """Run (or resume) seed synthesis; returns the stats also written to ``stats.json``."""
-    from critic.data import JsonlWriter, read_done_ids
-
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.jsonl"
     solutions = load_labeled_solutions(cfg.input, cfg.limit)
-    done = read_done_ids(results_path)
-    todo = [s for s in solutions if s.id not in done]
-    logger.info("seed: %d solutions, %d already done, %d to go", len(solutions), len(solutions) - len(todo), len(todo))
-    if todo:
-        if engine is None:
-            from critic.engines import get_engine
-
-            engine = get_engine(cfg.teacher)
-        with JsonlWriter(results_path) as writer:
-            for start in range(0, len(todo), cfg.batch_size):
-                for row in critique_solutions(engine, todo[start : start + cfg.batch_size], cfg):
-                    writer.write(row)
+    process_pending(solutions, results_path, cfg.batch_size, lambda eng, batch: critique_solutions(eng, batch, cfg),
+                    engine, cfg.teacher, "seed")
     return build_dataset(out, [s.id for s in solutions], cfg)
 
 
