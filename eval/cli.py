@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 PROG = "deepcritic eval"
 EXIT_USAGE = 2
@@ -150,6 +152,16 @@ def _config_fields(args: argparse.Namespace) -> dict:
     return fields
 
 
+def _run_and_print(
+    run: Callable[..., dict], config: Any, args: argparse.Namespace, table: Callable[[dict], str]
+) -> int:
+    """Run (or resume) one evaluation into ``args.out`` and print its table."""
+    metrics = run(config, args.out, progress=not args.no_progress)
+    print(table(metrics))
+    print(f"\nwrote {Path(args.out) / 'report.md'}")
+    return 0
+
+
 def _cmd_error_id(args: argparse.Namespace) -> int:
     from eval.error_id import ErrorIdConfig, run_error_id
     from eval.report import error_id_table
@@ -157,33 +169,21 @@ def _cmd_error_id(args: argparse.Namespace) -> int:
     fields = _config_fields(args)
     if fields.get("decoding", "greedy") != "greedy" and "temperature" not in fields:
         fields["temperature"] = 0.7
-    config = ErrorIdConfig(**fields)
-    metrics = run_error_id(config, args.out, progress=not args.no_progress)
-    print(error_id_table(metrics))
-    print(f"\nwrote {Path(args.out) / 'report.md'}")
-    return 0
+    return _run_and_print(run_error_id, ErrorIdConfig(**fields), args, error_id_table)
 
 
 def _cmd_refine(args: argparse.Namespace) -> int:
     from eval.refine_success import RefineConfig, run_refine
     from eval.report import refine_table
 
-    config = RefineConfig(**_config_fields(args))
-    metrics = run_refine(config, args.out, progress=not args.no_progress)
-    print(refine_table(metrics))
-    print(f"\nwrote {Path(args.out) / 'report.md'}")
-    return 0
+    return _run_and_print(run_refine, RefineConfig(**_config_fields(args)), args, refine_table)
 
 
 def _cmd_tts(args: argparse.Namespace) -> int:
     from eval.report import tts_table
     from eval.tts import TtsConfig, run_tts
 
-    config = TtsConfig(**_config_fields(args))
-    metrics = run_tts(config, args.out, progress=not args.no_progress)
-    print(tts_table(metrics))
-    print(f"\nwrote {Path(args.out) / 'report.md'}")
-    return 0
+    return _run_and_print(run_tts, TtsConfig(**_config_fields(args)), args, tts_table)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
