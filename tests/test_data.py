@@ -407,3 +407,23 @@ def test_core_text_modules_import_nothing_heavy():
     code = "import sys, critic.data, critic.prompts, critic.parse; print(sorted({'torch','vllm','trl','datasets'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+# ------------------------------------------------------------------------------------- which tests see the data
+
+
+def test_tests_without_data_dir_cannot_see_the_benchmark_files():
+    """conftest hides the data folder from tests that do not ask for ``data_dir``: a known name must fail here as it
+    does on a user's clone (no local file, no hub), whether or not this machine has ../shared/data."""
+    root = data_dir()
+    assert root is not None and not any(root.iterdir())
+    for name in ("gsm8k-train", "processbench-math", "mr-gsm8k"):
+        with pytest.raises(DataUnavailable):
+            load_dataset_by_name(name)
+
+
+def test_tests_with_data_dir_see_the_benchmark_files(data_dir):
+    import critic.data
+
+    assert critic.data.data_dir() == data_dir  # the code under test resolves the same folder as the fixture
+    assert len(load_dataset_by_name("processbench-gsm8k")) == 400
