@@ -278,8 +278,12 @@ _UNIT_WORDS = re.compile(
     r"|seconds?|days?|weeks?|months?|years?|cm|mm|km|kg|g|m|yuan|euros?)\b\.?(?:\^\{?[23]\}?|[²³])?"
     r"|[€£¥])\s*$"
 )
-_MATH_FUNCTION_WORDS = {"sqrt", "sin", "cos", "tan", "sec", "csc", "cot", "log", "ln", "exp", "pi", "arcsin",
-                        "arccos", "arctan", "sinh", "cosh", "tanh", "mod", "inf", "infty"}
+# words after a number that change its value: never dropped as units ("2 pi", "4 hundred", "3 squared")
+_VALUE_WORDS = {"sqrt", "sin", "cos", "tan", "sec", "csc", "cot", "log", "ln", "exp", "pi", "arcsin", "arccos",
+                "arctan", "sinh", "cosh", "tanh", "mod", "inf", "infty", "hundred", "hundreds", "thousand",
+                "thousands", "million", "millions", "billion", "billions", "trillion", "dozen", "dozens", "half",
+                "halves", "third", "thirds", "quarter", "quarters", "squared", "cubed", "times", "over", "plus",
+                "minus", "percent", "root", "roots", "factorial"}
 
 
 def _unwrap(s: str) -> str:
@@ -321,7 +325,7 @@ def _strip_units(s: str) -> str:
             s = s.removesuffix(deg).strip()
         # prose words after a number ("5 apples"), but never a maths word ("2 pi", "3 sqrt")
         m = re.fullmatch(r"(.*?\d\}?)\s+([A-Za-z]{3,}(?:\s+[A-Za-z]{2,})*)\.?", s)
-        if m and not {w.lower() for w in m.group(2).split()} & _MATH_FUNCTION_WORDS:
+        if m and not {w.lower() for w in m.group(2).split()} & _VALUE_WORDS:
             s = m.group(1)
     return s
 

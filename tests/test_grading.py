@@ -289,6 +289,26 @@ def test_same_values_match_both_ways(pred: str, gold: str) -> None:
     assert answers_match(gold, pred)
 
 
+@pytest.mark.parametrize(("pred", "gold"), [("4 hundred", "4"), ("2 pi", "2"), ("3 squared", "3"), ("5 thousand", "5"),
+                                           ("1 half", "1")])
+def test_words_that_change_a_value_are_not_units(pred: str, gold: str) -> None:
+    assert not answers_match(pred, gold)
+
+
+SYMMETRY_POOL = ["3", "3.0", r"\frac{6}{2}", "x<3", r"(-\infty, 3)", "x=3", "a + 3z = 0", "0", r"\{1, 2\}", "(1, 2)",
+                 "1, 2", r"\frac{1}{2^{98}}", "2^{-98}", "0.0833333333333333", r"\frac{1}{12}", "pi/2", r"\frac{\pi}{2}",
+                 r"[-2, 7]", r"-2 \le x \le 7", "28\\%", "x^2 - 1", "(x-1)(x+1)"]
+
+
+def test_answers_match_is_symmetric_over_a_pool() -> None:
+    pairs = [(a, b) for i, a in enumerate(SYMMETRY_POOL) for b in SYMMETRY_POOL[i + 1:]]
+    with ThreadPoolExecutor(2) as pool:
+        forward = list(pool.map(lambda p: answers_match(p[0], p[1], timeout_s=10.0), pairs))
+        backward = list(pool.map(lambda p: answers_match(p[1], p[0], timeout_s=10.0), pairs))
+    assert [p for p, f, b in zip(pairs, forward, backward) if f != b] == []
+    assert sum(forward) >= 10  # the pool holds real matches, not only differences
+
+
 @pytest.mark.parametrize(("a", "b"), [("a + 3z = 0", "0"), ("7 = 11a+c", "11a+c"), ("2x + z = 1", "1"),
                                       (r"\frac12 = \frac{10}{9}", r"\frac{10}{9}")])
 def test_an_equation_is_not_its_right_hand_side_either_way(a: str, b: str) -> None:
