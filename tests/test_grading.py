@@ -13,6 +13,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from critic import grading, timebox
 from critic.grading import answers_match, exact_number, extract_answer, gsm8k_gold, math_gold, screen, to_latex
@@ -472,3 +474,18 @@ def test_readers_stay_linear_on_pathological_text() -> None:
         "    extract_answer(t); extract_answer(t, lenient=True); exact_number(t); to_latex(t); screen(t)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+GRADING_FRAGMENTS = ["\\boxed{", "}", "{", "$", "$$", "\\(", "\\)", "\\[", "\\]", "answer", "Final Answer:", " is ", "####",
+                     "1", "0", ",", "000", ".", "5", "-", "/", "^", "{,}", "\\!", "e", "E", "\\frac", "\\cdot", "pi",
+                     "sqrt(", ")", "*", " and ", "\\text{ and }", "x", "=", "\n", "\n\n", " ", "²", "€", "%", "\\%"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(max_size=200), st.lists(st.sampled_from(GRADING_FRAGMENTS), max_size=40).map("".join)))
+def test_readers_never_raise(text: str) -> None:
+    for answer in (extract_answer(text), extract_answer(text, lenient=True)):
+        assert answer is None or isinstance(answer, str)
+    assert exact_number(text) is None or isinstance(exact_number(text), Fraction)
+    assert isinstance(to_latex(text), str)
+    assert screen(text) in (True, False)
