@@ -5,24 +5,29 @@ Reading (:func:`extract_answer`), in order:
 1. **Boxes.** The last ``\\boxed{}`` (or ``\\fbox{}``), joined with the boxes just before it when only a connector
    separates them (``,``, ``;``, "and", "or", LaTeX spacing, maths delimiters, a short label such as ``x =``, and at
    most three other words): ``$x=\\boxed{3}$, $x=\\boxed{5}$ and $x=\\boxed{7}$`` -> ``3, 5, 7``. Boxes with a
-   sentence between them are intermediate results; the last one stands alone.
+   sentence between them are intermediate results; the last one stands alone. An answer phrase (2.) after the last
+   box whose value holds a number or maths overrides the boxes ("... \\boxed{255}. The final answer is $10,455$.").
 2. **An answer phrase**, the last one in the text: ``#### x`` (GSM8K), "the (final) answer is x", "Answer: x",
    "answer = x", "Answer $x$". The value ends at the end of its sentence or line; a leading maths span is taken
-   whole; a label sentence ("Final Answer: The largest $n$ is 34.") gives what follows its last "is"; trailing
-   prose after a comma is dropped ("72, in total, so ..." -> ``72``).
-3. Only with ``lenient=True``: the last maths span of the text (``$..$``, ``$$..$$``, ``\\(..\\)``, ``\\[..\\]``,
-   joined with its neighbours by the rule of 1.), else the last number. For texts that *are* an answer
+   whole; a label sentence gives what follows its last "is" ("Final Answer: The largest $n$ is 34." -> ``34``), or
+   else its last maths span or number ("Final Answer: Jane started 3 hours ago." -> ``3``); trailing prose after a
+   comma is dropped ("72, in total, so ..." -> ``72``).
+3. Only with ``lenient=True``: a short text that is not prose is itself the answer (``1,22``, ``\\frac{10}{9}``);
+   else the later of the text's last maths span (``$..$``, ``$$..$$``, ``\\(..\\)``, ``\\[..\\]``, joined with its
+   neighbours by the rule of 1.) and its last number outside maths. For texts that *are* an answer
    statement (a gold field, a peer test's prediction); never for whole solutions, where it would grade an
    intermediate value (``agent.solve.final_answer`` scans steps backwards and needs ``None`` from a step that
    states no answer).
 
 Equivalence (:func:`answers_match`) is symmetric: ``answers_match(a, b) == answers_match(b, a)``. In order:
 
-1. Normalised strings (``\\dfrac`` = ``\\frac``, ``\\left(`` = ``(``, spacing, ``^\\circ``, ``\\%``, ``\\$``).
+1. Normalised strings (``\\dfrac`` = ``\\frac``, ``\\left(`` = ``(``, spacing, ``^\\circ``, ``\\$``; a percent sign is
+   dropped, so ``28\\%`` = ``28`` as in math-verify).
 2. **Exact numbers** (:func:`exact_number`): integers, decimals, thousands separators (``1,000``, ``1{,}000``;
    a group after the first is exactly three digits and the first has no leading zero, so ``0,111`` and ``1,22``
    are not numbers), ``\\frac``, ``a/b``, powers (``2^{98}``), scientific notation (``2\\cdot 10^{-20}``,
-   ``2e-20``), currency and unit words. Two exact numbers are equal only when their exact values are, with one
+   ``2e-20``), currency, unit and other trailing words ("5 apples"; never words that change the value: "2 pi",
+   "4 hundred", "3 squared"). Two exact numbers are equal only when their exact values are, with one
    allowance: a decimal written with at least six significant digits also equals an exact value that it rounds or
    truncates (``0.0833333333333333`` = ``\\frac{1}{12}``; ``0.33`` != ``\\frac13``).
 3. **Plain-text maths** (``pi/2``, ``-2*pi``, ``sqrt(2)/2``, ``x**2``) is rewritten to LaTeX by a whitelist (numbers,
@@ -51,7 +56,7 @@ import re
 from fractions import Fraction
 
 from critic._safe_math import parse_plain_number
-from critic.boxed import boxed_spans, last_boxed
+from critic.boxed import boxed_spans
 
 __all__ = ["answers_match", "exact_number", "extract_answer", "gsm8k_gold", "math_gold", "screen", "to_latex"]
 
