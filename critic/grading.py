@@ -535,12 +535,14 @@ def screen(answer: str) -> bool:
 # --- equivalence ------------------------------------------------------------------------------------------------
 
 
-def answers_match(pred: str | None, gold: str | None, timeout_s: float = 2.0) -> bool:
+def answers_match(pred: str | None, gold: str | None, timeout_s: float = 5.0) -> bool:
     """True when ``pred`` and ``gold`` state the same answer (rules in the module docstring). Symmetric.
 
     ``\\boxed{}`` and maths delimiters are accepted on either side. Bounded by ``timeout_s`` (math-verify runs in a
-    worker subprocess); a timeout, a worker failure or a screened-out answer counts as "no match". Safe to call
-    from threads and from asyncio code (it blocks; use ``asyncio.to_thread`` to keep an event loop free).
+    worker subprocess; a typical symbolic pair takes 30-60 ms, the default leaves room for a loaded machine and
+    for asking math-verify both ways round); a timeout, a worker failure or a screened-out answer counts as
+    "no match". Safe to call from threads and from asyncio code (it blocks; use ``asyncio.to_thread`` to keep an
+    event loop free).
     """
     if pred is None or gold is None:
         return False
