@@ -46,7 +46,7 @@ from pydantic import BaseModel, Field
 from critic.engines.base import Chat, ChatEngine, EngineError, Generation, Sampling
 from critic.prompts import critic_messages, feedback_for_refinement, refine_messages, solve_messages
 from critic.parse import parse_critique
-from critic.records import NO_ERROR, Critique, Evidence, StepCheck
+from critic.records import NO_ERROR, Critique, Evidence, StepCheck, first_sympy_finding
 from critic.steps import split_steps
 from critic.sympy_tool import check_steps
 
@@ -131,10 +131,6 @@ def tool_notes(checks: list[StepCheck]) -> str | None:
             if ev.ok:
                 lines.append(f"Step {check.step1}: {ev.claim} verified.")
     return "\n".join(lines) or None
-
-
-def first_sympy_finding(checks: list[StepCheck]) -> int:
-    return min((c.step1 for c in checks if c.is_finding), default=NO_ERROR)
 
 
 def critic_flag(critique: Critique) -> int | None:

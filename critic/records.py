@@ -7,13 +7,12 @@ critic reads and writes). ``-1`` means "no wrong step" in both bases. Convert on
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from critic.steps import step1_to_label0
-
-NO_ERROR = -1  # "every step is correct", in both index bases
+from critic.steps import NO_ERROR, step1_to_label0  # NO_ERROR: -1, "every step is correct", in both index bases
 
 
 class Problem(BaseModel):
@@ -113,3 +112,8 @@ class StepCheck(BaseModel):
     @property
     def is_finding(self) -> bool:
         return self.verdict == "wrong"
+
+
+def first_sympy_finding(checks: Iterable[StepCheck]) -> int:
+    """The first step (1-based) with a definite SymPy contradiction; ``NO_ERROR`` (-1) when there is none."""
+    return min((c.step1 for c in checks if c.is_finding), default=NO_ERROR)

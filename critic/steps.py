@@ -7,13 +7,20 @@ from __future__ import annotations
 
 import re
 
-NO_ERROR = -1
+NO_ERROR = -1  # "every step is correct", in both index bases (the one definition; records re-exports it)
 
-# "Step 3:", "**Step 3:**", "### Step 3." at the very start of a step (after optional markdown decoration).
+# What ends a step label: "Step 3:", "Step 3.", "Step 3)", "Step 3 -" (a dash with a space after it: "Step 2-3" is
+# no label), or the end of the line ("## Step 3" as a heading). "**Step 3**:" closes its bold before the colon.
+_LABEL_END = r"[ \t]*(?:[*_]+[ \t]*)?(?:[:.)](?!\d)|[-\u2013\u2014](?=[ \t])|(?=\r?\n)|$)"
+# A step label at the very start of a step (after optional markdown decoration), with the decoration that closes it.
 # One decoration character per repetition: nested quantifiers here backtrack exponentially on "*****...".
-_STEP_PREFIX = re.compile(r"^[#*_>\s]*step\s*(\d+)\s*[:.)]\s*(?:\*\*|__)?\s*", re.IGNORECASE)
-# A step marker at the start of a line inside free text.
-_STEP_MARKER = re.compile(r"(?im)^[ \t]*(?:[#*_>][ \t]*)*step[ \t]*(\d+)[ \t]*[:.)]")
+_STEP_PREFIX = re.compile(r"^[#*_>\s]*step[ \t]*(\d+)" + _LABEL_END + r"[ \t]*(?:\*\*|__)?\s*", re.IGNORECASE)
+# A step marker at the start of a line inside free text: "Step 2:", "**Step 2**:", "## Step 2", "Step 2 -".
+_STEP_MARKER = re.compile(r"(?im)^[ \t]*(?:[#*_>][ \t]*)*step[ \t]*(\d+)" + _LABEL_END)
+# The same label again right after a label ("Step 1: ## Step 1 Understand"): any ending will do.
+_REPEATED_PREFIX = re.compile(r"^[#*_>\s]*step[ \t]*(\d+)(?!\d)[ \t*_]*(?:[:.)\-\u2013\u2014](?!\d))?[ \t]*(?:\*\*|__)?\s*",
+                              re.IGNORECASE)
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
 STEP_SEPARATOR = "\n\n"
 
 
@@ -42,8 +49,16 @@ def starts_with_step_prefix(step: str, step1: int) -> bool:
 
 
 def strip_step_prefix(step: str) -> str:
-    """Remove a leading ``Step i:`` prefix, whatever its number."""
-    return _STEP_PREFIX.sub("", step, count=1).strip()
+    """Remove a leading step label (``Step i:``, ``**Step i**:``, ``## Step i``, ``Step i -``), whatever its number,
+    and a repeat of the same label right after it (``Step 1: ## Step 1 ...`` from a prefilled ``Step 1:``)."""
+    m = _STEP_PREFIX.match(step)
+    if m is None:
+        return step.strip()
+    rest = step[m.end():]
+    again = _REPEATED_PREFIX.match(rest)
+    if again is not None and again.group(1) == m.group(1):
+        rest = rest[again.end():]
+    return rest.strip()
 
 
 def number_steps(steps: list[str]) -> list[str]:
@@ -57,17 +72,25 @@ def join_steps(steps: list[str]) -> str:
 
 
 def split_steps(text: str) -> list[str]:
-    """Split free generator text into steps, without their ``Step i:`` prefixes.
+    """Split free generator text into steps, without their step labels.
 
-    ``Step i:`` markers at line starts win (text before the first one is dropped); otherwise blank-line paragraphs.
+    * Two or more step markers at line starts (``Step i:``, ``**Step i**:``, ``## Step i``, ``Step i -``): each
+      marker starts a step, which runs to the next marker (blank lines inside it stay); text before the first
+      marker is chatter ("Let's solve this.") and dropped.
+    * One marker (a prefilled ``Step 1:`` the generator did not continue numbering): text from the marker on is
+      split into blank-line paragraphs, the marker's own heading dropped.
+    * No marker: blank-line paragraphs.
+
+    Empty steps (a label with nothing after it) are dropped; a label repeated right after itself is removed once.
     """
     text = text.strip()
     if not text:
         return []
     markers = list(_STEP_MARKER.finditer(text))
-    if markers:
+    if len(markers) >= 2:
         bounds = [m.start() for m in markers] + [len(text)]
-        # Text before the first marker is chatter ("Let's solve this."), not a step.
         steps = [strip_step_prefix(text[a:b]) for a, b in zip(bounds, bounds[1:])]
         return [s for s in steps if s]
-    return [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    if markers:
+        text = strip_step_prefix(text[markers[0].start():])
+    return [p.strip() for p in _BLANK_LINE.split(text) if p.strip()]

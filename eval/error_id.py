@@ -24,7 +24,7 @@ from critic.data import PROCESSBENCH_SUBSETS, JsonlWriter, load_dataset_by_name
 from critic.engines.base import ChatEngine, Sampling
 from critic.parse import parse_critique, parse_processbench
 from critic.prompts import critic_messages, processbench_messages
-from critic.records import NO_ERROR, Critique, LabeledSolution, StepCheck
+from critic.records import Critique, LabeledSolution, StepCheck, first_sympy_finding
 from critic.steps import label0_to_step1
 from eval import rundir
 from eval.metrics import error_id_metrics, majority_vote
@@ -148,7 +148,7 @@ def sympy_critique(sample: LabeledSolution) -> tuple[Critique, list[StepCheck]]:
     from critic.sympy_tool import check_steps  # the SymPy tool loads sympy; only this baseline needs it
 
     checks = check_steps(sample.problem, sample.steps)
-    first = min((c.step1 for c in checks if c.is_finding), default=NO_ERROR)
+    first = first_sympy_finding(checks)
     return Critique(status="ok", first_wrong_step1=first, raw=describe_checks(checks)), checks
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Literal, TypeVar
 
-NO_ERROR = -1
+from critic.steps import NO_ERROR  # -1 = "all steps correct", defined once in critic
+
 Decoding = Literal["greedy", "sample", "maj"]
 T = TypeVar("T", bound=Hashable)
 

@@ -22,7 +22,7 @@ from critic.data import JsonlWriter, load_dataset_by_name
 from critic.engines.base import ChatEngine, Sampling
 from critic.parse import parse_critique
 from critic.prompts import SOLVE_PREFIX, critic_messages, solve_messages
-from critic.records import NO_ERROR, Problem
+from critic.records import NO_ERROR, Problem, first_sympy_finding
 from critic.steps import split_steps
 from eval import rundir
 from eval.metrics import accuracy_vs_n, cluster_answers, powers_of_two_up_to
@@ -108,8 +108,7 @@ def _sample_rows(config: TtsConfig, chunk: list[tuple[str, str, Problem]], gener
             if config.sympy == "veto" and accepted:
                 from critic.sympy_tool import check_steps
 
-                first = min((c.step1 for c in check_steps(chunk[i][2].problem, steps) if c.is_finding),
-                            default=NO_ERROR)
+                first = first_sympy_finding(check_steps(chunk[i][2].problem, steps))
                 entry["sympy_step1"] = first
                 accepted = first == NO_ERROR
         else:

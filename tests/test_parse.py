@@ -277,3 +277,111 @@ def test_rendered_critique_parses_back_every_row(data_dir, relpath):
     path = data_dir / relpath
     rows = load_mr_gsm8k(path) if relpath.startswith("mr-gsm8k") else load_processbench(path)
     assert _round_trip_mismatches(rows) == []
+
+
+# --- issue 9: the kinds of critique text that were read wrong --------------------------------------------------
+
+TEACHER = (
+    "**Critique of Step 1**: The step multiplies 3 * 4 = 12 correctly.\n**Judgement**:\n"
+    "#### The correctness of Step 1 is: \\boxed{1}\n\n"
+    "**Critique of Step 2**: It adds 12 + 5 = 17, but the problem subtracts 5, so 12 - 5 = 7.\n**Judgement**:\n"
+    "#### The correctness of Step 2 is: \\boxed{-1}\n\n**Answer**: \\boxed{2}"
+)
+
+
+@pytest.mark.parametrize(
+    "judgement",
+    [
+        "**Judgement**:\n#### The correctness of Step {i} is: \\boxed{{{v}}}",  # DeepCritic's teacher format
+        "**Judgement**:\n\\boxed{{{v}}}",
+        "Judgement:\n$\\boxed{{{v}}}$",
+        "**Judgment**:\n\\[\\boxed{{{v}}}\\]",
+        "#### The correctness of Step {i} is: \\boxed{{{v}}}",
+        "**Judgement**: The correctness of Step {i} is \\boxed{{{v}}}",
+    ],
+)
+def test_judgement_on_the_next_line_or_as_a_correctness_line(judgement):
+    blocks = [
+        f"**Critique of Step {i}**: reasoning about step {i}, checked twice.\n" + judgement.format(i=i, v=v)
+        for i, v in ((1, 1), (2, 1), (3, -1))
+    ]
+    text = "\n\n".join(blocks) + "\n\n**Answer**: \\boxed{3}"
+    c = parse_critique(text, num_steps=4)
+    assert (c.status, c.first_wrong_step1) == ("ok", 3)
+    assert [(v.step1, v.verdict) for v in c.verdicts] == [(1, "correct"), (2, "correct"), (3, "wrong")]
+    assert all(v.text == f"reasoning about step {v.step1}, checked twice." for v in c.verdicts)
+    cut = text[: text.index("**Answer**")]
+    for finish in ("length", "stop"):
+        c = parse_critique(cut, num_steps=4, finish_reason=finish)
+        assert c.status == ("truncated" if finish == "length" else "unparsed")
+        assert [(v.step1, v.verdict) for v in c.verdicts][-1] == (3, "wrong")
+
+
+def test_teacher_format_reads_and_earns_the_format_reward():
+    from training.rewards import first_error_reward, format_reward
+
+    c = parse_critique(TEACHER, num_steps=3)
+    assert (c.status, c.first_wrong_step1) == ("ok", 2)
+    assert [(v.step1, v.verdict) for v in c.verdicts] == [(1, "correct"), (2, "wrong")]
+    assert format_reward([TEACHER], num_steps=[3]) == [1.0]
+    assert first_error_reward([TEACHER], label0=[1], num_steps=[3]) == [1.0]
+    cut = parse_critique(TEACHER[: TEACHER.index("**Answer**")], num_steps=3, finish_reason="length")
+    assert cut.status == "truncated" and cut.verdicts[-1].verdict == "wrong"
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        "Note: the solution's final answer \\boxed{18} is therefore also wrong.",
+        "(The solution ends with \\boxed{18}, which inherits the error.)",
+        "The final answer \\boxed{18} of the solution is wrong as a result.",
+        "So its answer: \\boxed{18} cannot be right.",
+        "Its final answer, $\\boxed{18}$, is off as well.",
+    ],
+)
+@pytest.mark.parametrize("answer_line", ["**Answer**: \\boxed{2}", "**Final Answer**: $\\boxed{2}$", "Answer: \\boxed{2}",
+                                         "## Answer\n\\boxed{2}"])
+def test_a_closing_note_does_not_replace_the_answer_line(note, answer_line):
+    text = FULL.replace("**Answer**: \\boxed{2}", answer_line) + "\n\n" + note
+    c = parse_critique(text, num_steps=4)
+    assert (c.status, c.first_wrong_step1) == ("ok", 2)
+
+
+QUOTES = [
+    "The step itself says: The answer is: \\boxed{-1}",
+    "It ends with '# Answer\n\n-1'.",
+    "The solution writes Answer: \\boxed{-1} here.",
+    "**Answer**: \\boxed{-1}",  # the solution's own answer line, quoted at a line start
+    "So the answer is \\boxed{3} and \\boxed{-1}",
+    "$$\\boxed{-1}$$",
+]
+
+
+@pytest.mark.parametrize("quote", QUOTES)
+@pytest.mark.parametrize("finish", ["length", "stop"])
+def test_cut_inside_a_step_block_never_gives_a_final_verdict(quote, finish):
+    # Steps 1-2 judged correct, then cut inside step 3's block right after it quotes the solution's own answer.
+    text = ("**Critique of Step 1**\nfine\n**Judgement**: \\boxed{1}\n\n**Critique of Step 2**\nfine\n"
+            "**Judgement**: \\boxed{1}\n\n**Critique of Step 3**\n" + quote)
+    c = parse_critique(text, num_steps=5, finish_reason=finish)
+    assert c.status == ("truncated" if finish == "length" else "unparsed")
+    assert c.first_wrong_step1 is None and not c.accepts
+    assert [(v.step1, v.verdict) for v in c.verdicts] == [(1, "correct"), (2, "correct")]
+
+
+def test_label_and_answer_line_rules_stay_linear():
+    # A child process, so a catastrophic regex cannot hang the suite (re does not yield to signals); the limit is a
+    # hang guard far above the time the calls need.
+    import subprocess
+    import sys
+
+    code = (
+        "from critic.parse import parse_critique, parse_processbench, parse_step_judgement\n"
+        "texts = ['\\\\boxed{1}' * 20000, '**Answer**' * 5000 + '\\\\boxed{1}', ('**' + ' ' * 50) * 400 + 'answer:',\n"
+        "         '\\n' * 50000 + '\\\\boxed{1}', '$$\\n' * 20000 + '\\\\boxed{1}', 'Judgement:\\n\\\\[\\n' * 5000,\n"
+        "         ('Critique of Step 1\\n' + 'Judgement \\\\boxed{1} ') * 3000, 'the final ' * 5000 + 'answer',\n"
+        "         ' ' * 50000 + 'Answer:' + ' ' * 50000, ('x' * 200 + '\\\\boxed{2}') * 2000]\n"
+        "for t in texts:\n"
+        "    parse_critique(t, 3); parse_processbench(t, 3); parse_step_judgement(t)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -136,3 +136,76 @@ def test_split_steps_survives_decoration_runs():
         "    split_steps(t); strip_step_prefix(t)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=20)
+
+
+# --- issue 9: step markers of every common shape, a lone prefilled marker, no doubled headings ------------------
+
+
+@pytest.mark.parametrize(
+    "marker",
+    ["Step {i}:", "**Step {i}**:", "**Step {i}:**", "## Step {i}\n", "### Step {i}:", "Step {i} -", "Step {i}.",
+     "Step {i} \u2014", "__Step {i}__:", "> **Step {i}**:", "STEP {i}:"],
+)
+def test_split_steps_reads_every_marker_shape(marker):
+    bodies = ["Add 3 and 4 to get 7.", "Multiply 7 by 2 to get 14.", "So the answer is \\boxed{14}."]
+    for sep in ("\n\n", "\n"):
+        text = "Let me solve this.\n" + sep.join(marker.format(i=i) + " " + b for i, b in enumerate(bodies, 1))
+        assert split_steps(text) == bodies, (marker, sep)
+
+
+def test_split_steps_issue_cases():
+    assert split_steps("Step 1: a = 2\n\n**Step 2**: b = 3\n\n**Step 3**: done") == ["a = 2", "b = 3", "done"]
+    assert split_steps("**Step 1**: a\n**Step 2**: b") == ["a", "b"]
+    assert split_steps("## Step 1\nRead.\n\n## Step 2\nSolve.\n\n## Step 3\nCheck.") == ["Read.", "Solve.", "Check."]
+    assert split_steps("Step 1 - read\nStep 2 - solve") == ["read", "solve"]
+    assert split_steps("### Step 1: Read\nWe read.\n### Step 2: Solve\nx = 1") == ["Read\nWe read.", "Solve\nx = 1"]
+
+
+@pytest.mark.parametrize(
+    "text, steps",
+    [
+        # a prefilled "Step 1:" the generator did not continue numbering: the rest splits by blank lines
+        ("Step 1: Compute x = 2.\n\nThen y = 2x = 4.\n\nSo the answer is \\boxed{4}.",
+         ["Compute x = 2.", "Then y = 2x = 4.", "So the answer is \\boxed{4}."]),
+        ("Step 1:\nCompute x = 2.\n\nThen y = 4.", ["Compute x = 2.", "Then y = 4."]),
+        ("Chatter first.\n\n**Step 1**: a\n\nb\n\nc", ["a", "b", "c"]),
+        # the heading repeated right after the prefilled label is dropped once, its text kept once
+        ("Step 1: ## Step 1 Understand the problem\n\nWe need x.", ["Understand the problem", "We need x."]),
+        ("Step 1: Step 1: read\n\nsolve", ["read", "solve"]),
+        ("Step 1:\n## Step 1: Understand\nWe read.\n\n## Step 2: Solve\nx = 1", ["Understand\nWe read.", "Solve\nx = 1"]),
+    ],
+)
+def test_one_marker_keeps_the_blank_line_fallback(text, steps):
+    assert split_steps(text) == steps
+    assert all(not _doubled(s, i) for i, s in enumerate(number_steps(split_steps(text)), 1))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Step 2-3 are alike.\n\nNext paragraph.", "Step 2.5 is a decimal.\n\nNext paragraph.",
+     "Step 2 is where we add.\n\nNext paragraph."],
+)
+def test_words_that_are_not_markers(text):
+    assert split_steps(text) == [p for p in text.split("\n\n")]
+
+
+def test_strip_step_prefix_heading_shapes():
+    assert strip_step_prefix("**Step 2**: add") == "add"
+    assert strip_step_prefix("## Step 2\nadd") == "add"
+    assert strip_step_prefix("Step 2 - add") == "add"
+    assert strip_step_prefix("Step 2: Step 2: add") == "add"
+    assert strip_step_prefix("Step 2: Step 3: add") == "Step 3: add"  # a different number is content
+    assert starts_with_step_prefix("**Step 2**: add", 2)
+    assert starts_with_step_prefix("## Step 2\nadd", 2)
+    assert not starts_with_step_prefix("Step 2-3 are alike", 2)
+
+
+def test_new_step_regexes_survive_decoration_runs():
+    code = (
+        "from critic.steps import split_steps, strip_step_prefix\n"
+        "for t in ['Step 1' + ' ' * 50000 + 'x', '**Step 1' + '*' * 50000, ('Step 1 ' + '_' * 30) * 2000,\n"
+        "          'Step 1:' + ' Step 1' * 10000, '\\n'.join(['Step 1 -'] * 20000), '#' * 30000 + ' Step 1\\n' * 100,\n"
+        "          ('\\n' + ' ' * 40) * 3000]:\n"
+        "    split_steps(t); strip_step_prefix(t)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
