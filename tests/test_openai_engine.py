@@ -439,3 +439,12 @@ def test_get_engine_passes_the_new_options(fake_server, tokenizer_dir):
         from critic.engines import close_engines
 
         close_engines()
+
+
+def test_extra_body_reaches_every_post_but_never_overrides_the_engine(fake_server, make_engine):
+    engine = make_engine(extra_body={"generation_config": '{"do_sample": true}', "max_tokens": 999, "top_k": 5})
+    engine.generate([CRITIC_CHAT, SOLVE_CHAT], Sampling(max_tokens=8))
+    posts = [body for path, body in fake_server.requests if path != "/v1/models"]
+    assert len(posts) == 5  # two generations and three probes
+    assert all(b["generation_config"] == '{"do_sample": true}' and b["top_k"] == 5 for b in posts)
+    assert sorted(b["max_tokens"] for b in posts) == [1, 1, 1, 8, 8]

@@ -9,15 +9,16 @@ Two ways exist, and a server may offer either, both or neither:
 ``completions``
     The chat template is rendered *here* (``apply_chat_template(..., continue_final_message=True)`` with the served
     model's tokenizer) and the text goes to ``POST /v1/completions``, which every OpenAI-compatible server we know of
-    (vLLM, SGLang, ``transformers serve``, llama.cpp) still offers.
+    (vLLM, SGLang, ``transformers serve``) still offers.
 
 ``none`` means neither works; the engine then refuses every continuation with one line saying why and what to pass.
 
 The rule for trusting the chat extension (:func:`judge_chat_extension`). Answering HTTP 200 proves nothing: vLLM
-accepts unknown fields with a warning, llama.cpp and Ollama drop them silently, and a server that ignores them
+accepts unknown fields with a warning, other servers may drop them silently, and a server that ignores them
 closes the assistant message and starts a fresh reply. So the check does not rely on the model's text (a tiny model
 continues badly, a chat model may carry on an earlier turn) but on the prompt length the server itself reports
-(``usage.prompt_tokens``), which every server we know of returns. Three probes with ``max_tokens=1``:
+(``usage.prompt_tokens``, which vLLM, SGLang, ``transformers serve`` and the OpenAI API return). Three probes with
+``max_tokens=1``:
 
 - ``p_new``: the user message alone with the usual generation prompt (this ends in the assistant header);
 - ``p_1`` / ``p_2``: the same user message plus an assistant message ``S`` / ``S S`` (twice as many tokens), sent

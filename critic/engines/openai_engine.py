@@ -1,5 +1,5 @@
 """OpenAI-compatible HTTP engine (``vllm serve`` / ``python -m vllm.entrypoints.openai.api_server``, SGLang,
-``transformers serve``, llama.cpp, hosted APIs).
+``transformers serve``, hosted APIs).
 
 Requests go to ``POST {base_url}/chat/completions`` with bounded concurrency (a semaphore), timeouts and retries with
 exponential backoff on connection errors, 408/409/429 and 5xx; any final failure is one :class:`EngineError` line.
@@ -108,6 +108,7 @@ class OpenAIEngine(LoopBackedEngine):
         backoff_s: float = 0.5,
         tokenizer: str | None = None,
         continuation: str = "auto",
+        extra_body: dict[str, Any] | None = None,
     ) -> None:
         """
         Args:
@@ -125,6 +126,9 @@ class OpenAIEngine(LoopBackedEngine):
                 chat endpoint cannot continue; default: ``model`` (loaded lazily, from the hub cache first).
             continuation: ``auto`` (detect, see the module docstring), ``chat-extension`` or ``completions`` (trust
                 that way without probing).
+            extra_body: fields added to every POST body, for server-specific settings; the fields the engine sets
+                itself win. E.g. ``transformers serve`` decodes greedily whatever the temperature unless the model's
+                generation config samples: ``{"generation_config": "{\"do_sample\": true}"}`` makes it sample.
 
         Raises:
             EngineError: a bad option, or (no ``model`` given) the model list cannot be read or is empty.
@@ -141,6 +145,7 @@ class OpenAIEngine(LoopBackedEngine):
         self.backoff_s = backoff_s
         self.tokenizer_source = tokenizer
         self.continuation = continuation
+        self.extra_body = dict(extra_body or {})
         self.continuation_mode = None
         self.continuation_reason = None
         self._tokenizer: Any = None
@@ -182,7 +187,8 @@ class OpenAIEngine(LoopBackedEngine):
             status: int | None = None
             try:
                 async with self._semaphore:
-                    response = await self._client.request(method, path, json=payload)
+                    body = None if payload is None else self.extra_body | payload
+                    response = await self._client.request(method, path, json=body)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError) as exc:
                 problem = f"cannot reach {url} ({type(exc).__name__}: {exc or 'no detail'})"
             except httpx.TimeoutException as exc:
