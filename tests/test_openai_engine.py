@@ -448,3 +448,28 @@ def test_extra_body_reaches_every_post_but_never_overrides_the_engine(fake_serve
     assert len(posts) == 5  # two generations and three probes
     assert all(b["generation_config"] == '{"do_sample": true}' and b["top_k"] == 5 for b in posts)
     assert sorted(b["max_tokens"] for b in posts) == [1, 1, 1, 8, 8]
+
+
+def test_uncached_hub_tokenizer_offline_is_one_line(monkeypatch):
+    from critic.engines._continuation import load_tokenizer
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(EngineError) as info:
+        load_tokenizer("no-such-org/no-such-tokenizer-xyz")
+    message = one_line(info)
+    assert "no-such-org/no-such-tokenizer-xyz" in message and "HF_HUB_OFFLINE" in message
+
+
+def test_tokenizer_without_chat_template_is_refused(tmp_path):
+    from critic.engines._continuation import load_tokenizer
+
+    folder = make_tokenizer(tmp_path / "plain")
+    config = Path(folder) / "tokenizer_config.json"
+    data = json.loads(config.read_text())
+    data.pop("chat_template", None)
+    config.write_text(json.dumps(data))
+    for extra in Path(folder).glob("chat_template.*"):
+        extra.unlink()
+    with pytest.raises(EngineError) as info:
+        load_tokenizer(folder)
+    assert "no chat template" in one_line(info)
