@@ -32,6 +32,9 @@ class SolveResult(BaseModel):
     sympy: SympyMode
     generator_tokens: int = 0
     critic_tokens: int = 0
+    # How the generator engine continued its assistant prefixes: "chat-extension" or "completions" for an openai:
+    # engine (OpenAIEngine.continuation_mode); None for in-process engines, which render the chat template themselves.
+    continuation: str | None = None
 
     @computed_field
     @property
@@ -84,7 +87,7 @@ async def run_loop(problem: str, ctx: LoopContext, steps: list[str] | None = Non
         problem=problem, steps=final["steps"], answer=final_answer(final["steps"]), accepted=final["accepted"],
         rounds=final["round"], stop_reason=final["stop_reason"], trace=final["trace"], generator=ctx.generator.name,
         critic=ctx.critic.name, sympy=ctx.sympy, generator_tokens=final["generator_tokens"],
-        critic_tokens=final["critic_tokens"],
+        critic_tokens=final["critic_tokens"], continuation=getattr(ctx.generator, "continuation_mode", None),
     )
 
 

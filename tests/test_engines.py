@@ -9,17 +9,20 @@ so they never compete for the CPU.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
-from critic.engines import EngineError, Generation, Sampling, get_engine, parse_spec, resolve_model
+from critic.engines import EngineError, Generation, Sampling, get_engine, is_continuation, parse_spec, resolve_model
+from critic.prompts import SOLVE_PREFIX
 
 REPO = Path(__file__).resolve().parents[1]
 QUESTION = [{"role": "user", "content": "Explain in a few sentences why the sky is blue."}]
@@ -85,11 +88,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_unreachable_server_is_one_clear_line():
+@pytest.mark.parametrize("model", ["#m", ""])
+def test_unreachable_server_is_one_clear_line(model):
     port = _free_port()  # bound then released: nothing listens there
     started = time.monotonic()
     with pytest.raises(EngineError, match="cannot reach") as info:
-        get_engine(f"openai:http://127.0.0.1:{port}/v1#m", max_retries=2, backoff_s=0.05)
+        # A named model is not listed, so the first request is what fails; without one, listing the models fails.
+        engine = get_engine(f"openai:http://127.0.0.1:{port}/v1{model}", max_retries=2, backoff_s=0.05)
+        engine.generate([QUESTION], Sampling(max_tokens=4))
     assert "\n" not in str(info.value)
     assert "3 attempts" in str(info.value)
     assert time.monotonic() - started < 30
@@ -226,76 +232,234 @@ class TestVllmInProcess:
         assert all(g.finish_reason in ("stop", "length") and g for g in results[1])
 
 
-@pytest.fixture(scope="class")
-def vllm_server(tmp_path_factory):
-    """A real OpenAI-compatible vLLM server on 127.0.0.1, stopped after the class. (``vllm serve`` of vllm-cpu
-    crashes looking up a package named ``vllm``; the module entry point is the same server.)"""
-    pytest.importorskip("vllm")
+# ---- slow: OpenAIEngine against real OpenAI-compatible servers (one matrix) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Served:
+    """A real server on 127.0.0.1 serving the embedded model, and what the engine should find there."""
+
+    kind: str
+    spec: str  # the engine spec a user would pass
+    model: str  # the model name the engine should end up with
+    continuation: str  # the continuation mode detection should pick
+    batches: bool  # whether concurrent requests share batches (transformers serve runs them one by one)
+    sampling_options: dict = field(default_factory=dict)  # engine options that make the server sample
+
+
+def _wait_healthy(server: subprocess.Popen, base_url: str, log_path: Path, what: str) -> None:
+    deadline = time.monotonic() + 300
+    while True:
+        if server.poll() is not None:
+            pytest.fail(f"{what} exited with {server.returncode}: {log_path.read_text()[-2000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} not healthy after 300 s: {log_path.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+
+
+def _stop(server: subprocess.Popen) -> None:
+    os.killpg(server.pid, 15)  # its own session: children (vLLM's engine core) go too
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, 9)
+        server.wait(timeout=30)
+
+
+def _server_command(kind: str, model: str, port: int) -> tuple[list[str], dict[str, str], Served]:
+    base_url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    if kind == "vllm":
+        # `vllm serve` of vllm-cpu crashes looking up a package named `vllm`; the module entry point is the same
+        # server. The model is left out of the spec: the engine takes the first of GET /v1/models.
+        pytest.importorskip("vllm")
+        env.update(VLLM_CPU_NUM_OF_RESERVED_CPU="0", VLLM_CPU_KVCACHE_SPACE="1")
+        command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model,
+                   "--served-model-name", "smollm2", "--dtype", "float32", "--enforce-eager", "--max-model-len",
+                   "4096", "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+        return command, env, Served(kind, f"openai:{base_url}", "smollm2", "chat-extension", batches=True)
+    from transformers.utils.import_utils import is_serve_available
+
+    if not is_serve_available():
+        pytest.skip("transformers serve needs fastapi, uvicorn and openai (pip install 'transformers[serving]')")
+    # Hugging Face's own server: the model name is the folder (preloaded here as its FORCE_MODEL); it rejects
+    # unknown request fields (HTTP 422), answers GET /v1/models with 500 where there is no hub cache, and runs
+    # requests one at a time. It decodes greedily whatever the temperature unless the model's generation config
+    # samples (the embedded model's does not); its own `generation_config` request field turns sampling on.
+    # One torch thread: the test process and other jobs share the CPU.
+    env.setdefault("OMP_NUM_THREADS", "1")
+    command = [sys.executable, "-m", "transformers.cli.transformers", "serve", model, "--host", "127.0.0.1",
+               "--port", str(port), "--device", "cpu", "--dtype", "float32"]  # fmt: skip
+    sample = {"extra_body": {"generation_config": json.dumps({"do_sample": True})}}
+    return command, env, Served(kind, f"openai:{base_url}/v1#{model}", model, "completions", batches=False,
+                                sampling_options=sample)
+
+
+@pytest.fixture(scope="class", params=["vllm", "transformers"])
+def served(request, tmp_path_factory):
+    """Each real server in turn (one at a time, stopped after its class run)."""
     model = resolve_model("embedded")
     port = _free_port()
-    log_path = tmp_path_factory.mktemp("vllm-server") / "server.log"
-    env = dict(os.environ, HF_HUB_OFFLINE="1", VLLM_CPU_NUM_OF_RESERVED_CPU="0", VLLM_CPU_KVCACHE_SPACE="1")
-    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model,
-               "--served-model-name", "smollm2", "--dtype", "float32", "--enforce-eager", "--max-model-len", "4096",
-               "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    command, env, info = _server_command(request.param, model, port)
+    log_path = tmp_path_factory.mktemp(f"{info.kind}-server") / "server.log"
     with open(log_path, "w") as log:
         server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"vLLM server exited with {server.returncode}: {log_path.read_text()[-2000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"vLLM server not healthy after 300 s: {log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
-        yield base_url
+        _wait_healthy(server, f"http://127.0.0.1:{port}", log_path, f"{info.kind} server")
+        yield info
     finally:
-        os.killpg(server.pid, 15)  # its own session: the engine-core children go too
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, 9)
-            server.wait(timeout=30)
+        _stop(server)
 
 
 @pytest.fixture(scope="class")
-def openai_engine(vllm_server):
-    from critic.engines.openai_engine import OpenAIEngine
-
-    engine = OpenAIEngine(vllm_server)  # model: the first of GET /v1/models
+def served_engine(served):
+    engine = get_engine(served.spec)  # the cached engine the CLI gets for the same spec
     yield engine
     engine.close()
 
 
+@pytest.fixture
+def continuations(served_engine, monkeypatch):
+    """Records every continuation the loop asks of the real engine: (assistant prefix, generated texts)."""
+    seen: list[tuple[str, list[str]]] = []
+    original = served_engine.agenerate
+
+    async def recording(chat, sampling):
+        out = await original(chat, sampling)
+        if is_continuation(chat):
+            seen.append((chat[-1]["content"], [str(g) for g in out]))
+        return out
+
+    monkeypatch.setattr(served_engine, "agenerate", recording)
+    return seen
+
+
+def _check_refined_rounds(trace: list[dict], seen: list[tuple[str, list[str]]]) -> int:
+    """Each refinement kept steps 1..k-1 byte-identical and the generator continued its own prefix from "Step k:"
+    (a fresh reply would restart at "Step 1:"). Returns how many refinements there were."""
+    from critic.prompts import refine_prefix
+
+    prefixes = {prefix: texts for prefix, texts in seen}
+    refined = 0
+    for before, after in zip(trace, trace[1:]):
+        k = before["refine_from_step1"]
+        assert after["origin"] == "refined" and k is not None and after["kept_steps"] == k - 1
+        kept = before["steps"][: k - 1]
+        assert after["steps"][: k - 1] == kept  # byte-identical
+        prefix = refine_prefix(kept)
+        assert prefix.endswith(f"Step {k}:") and prefix in prefixes, (prefix, list(prefixes))
+        for text in prefixes[prefix]:
+            assert not text.lstrip().startswith("Step"), text  # the model wrote step k, not a new solution
+            assert not text.lstrip().startswith(prefix), text
+        refined += 1
+    return refined
+
+
+# Planted arithmetic errors (step 2 or 3) that the SymPy veto flags whatever the tiny critic says, so every row is
+# refined from a known step with kept steps before it.
+REFINE_ROWS = [
+    {"id": "apples", "problem": "Tom has 3 apples and buys 5 more. How many apples does he have?",
+     "steps": ["Tom starts with 3 apples.", "He buys 5 more, so he has 3 + 5 = 9 apples.",
+               "The answer is \\boxed{9}."], "answer": "8", "planted_step1": 2},
+    {"id": "eggs", "problem": "A box holds 12 eggs. How many eggs are in 4 boxes?",
+     "steps": ["Each box holds 12 eggs.", "There are 4 boxes.", "So there are 12 * 4 = 50 eggs.",
+               "The answer is \\boxed{50}."], "answer": "48", "planted_step1": 3},
+    {"id": "pages", "problem": "Ann reads 20 pages a day for 6 days. How many pages does she read?",
+     "steps": ["Ann reads 20 pages each day.", "In 6 days she reads 20 * 6 = 100 pages.",
+               "The answer is \\boxed{100}."], "answer": "120", "planted_step1": 2},
+    {"id": "coins", "problem": "Sam has 45 coins and gives away 17. How many coins are left?",
+     "steps": ["Sam has 45 coins.", "He gives away 17 coins.", "He has 45 - 17 = 32 coins left.",
+               "The answer is \\boxed{32}."], "answer": "28", "planted_step1": 3},
+]
+LOOP_TOKENS = 48
+
+
 @pytest.mark.slow
-class TestOpenAIAgainstVllmServer:
+class TestOpenAIServers:
+    """OpenAIEngine on each real server: model naming, continuation detection, sampling, batching, and the
+    `deepcritic solve` / `refine` commands running through it."""
+
     @pytest.fixture
-    def engine(self, openai_engine):
-        return openai_engine
+    def engine(self, served_engine):
+        return served_engine
 
-    def test_model_discovered(self, engine):
-        assert engine.model == "smollm2"
+    def test_model_and_continuation_mode(self, engine, served):
+        assert engine.model == served.model
+        assert engine.detect_continuation() == served.continuation, engine.continuation_reason
 
-    def test_n_samples(self, engine):
-        _check_n_samples(engine)
+    def test_n_samples(self, engine, served):
+        if not served.sampling_options:
+            _check_n_samples(engine)
+            return
+        sampler = get_engine(served.spec, **served.sampling_options)
+        try:
+            _check_n_samples(sampler)
+        finally:
+            sampler.close()
 
     def test_continuation(self, engine):
         _check_continuation(engine)
 
-    def test_batching(self, engine):
+    def test_batching(self, engine, served):
+        if not served.batches:
+            pytest.skip(f"{served.kind} server runs requests one at a time (no continuous batching by default)")
         _check_batching(engine)
 
-    def test_http_error_is_one_line(self, engine):
-        too_long = Sampling(max_tokens=10**6)
-        with pytest.raises(EngineError, match="HTTP 400") as info:
-            engine.generate([QUESTION], too_long)
+    def test_http_error_is_one_line(self, served):
+        from critic.engines.openai_engine import OpenAIEngine
+
+        base_url = served.spec.removeprefix("openai:").partition("#")[0]
+        engine = OpenAIEngine(base_url, "no-such-model", max_retries=0)
+        try:
+            with pytest.raises(EngineError, match=r"HTTP 4\d\d") as info:
+                engine.generate([QUESTION], Sampling(max_tokens=4))
+        finally:
+            engine.close()
         assert "\n" not in str(info.value)
+
+    def test_solve_refines_by_continuing_the_kept_steps(self, served, continuations, capsys):
+        from agent.cli import main
+
+        # The embedded model gets this product wrong in a checkable equation, so the SymPy veto drives a refinement.
+        argv = ["solve", "--json", "--max-rounds", "2", "--max-tokens", str(LOOP_TOKENS), "--generator", served.spec,
+                "What is 12 * 13?"]
+        assert main(argv) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["continuation"] == served.continuation
+        assert continuations[0][0] == SOLVE_PREFIX and result["trace"][0]["origin"] == "generated"
+        assert not continuations[0][1][0].lstrip().startswith("Step")
+        assert result["rounds"] == 2, result["stop_reason"]
+        assert _check_refined_rounds(result["trace"], continuations) == 1
+
+    def test_refine_continues_from_the_flagged_step(self, served, continuations, tmp_path, capsys):
+        from agent.cli import main
+        from critic.data import read_jsonl
+
+        src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+        src.write_text("".join(json.dumps({k: v for k, v in row.items() if k != "planted_step1"}) + "\n"
+                               for row in REFINE_ROWS))
+        argv = ["refine", str(src), "-o", str(out), "--generator", served.spec, "--max-tokens", str(LOOP_TOKENS),
+                "--max-rounds", "2", "--concurrency", "4", "--no-progress"]
+        assert main(argv) == 0
+        assert "wrote 4 rows" in capsys.readouterr().out
+        planted = {row["id"]: row["planted_step1"] for row in REFINE_ROWS}
+        rows = read_jsonl(out)
+        assert sorted(r["id"] for r in rows) == sorted(planted)
+        kept_any = 0
+        for row in rows:
+            assert row["error"] is None, row["error"]
+            assert row["continuation"] == served.continuation
+            first = row["trace"][0]
+            # the veto flags the planted step; the tiny critic may only flag an earlier one
+            assert first["origin"] == "given" and 1 <= first["refine_from_step1"] <= planted[row["id"]]
+            assert row["rounds"] == 2 and _check_refined_rounds(row["trace"], continuations) == 1
+            kept_any += row["trace"][1]["kept_steps"] > 0
+        assert kept_any >= 1  # at least one refinement continued after kept steps
 
 
 @pytest.fixture(scope="class")

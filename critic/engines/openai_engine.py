@@ -1,10 +1,24 @@
-"""OpenAI-compatible HTTP engine (``vllm serve`` / ``python -m vllm.entrypoints.openai.api_server``, SGLang, hosted
-APIs).
+"""OpenAI-compatible HTTP engine (``vllm serve`` / ``python -m vllm.entrypoints.openai.api_server``, SGLang,
+``transformers serve``, hosted APIs).
 
 Requests go to ``POST {base_url}/chat/completions`` with bounded concurrency (a semaphore), timeouts and retries with
-exponential backoff on connection errors, 429 and 5xx. Batching is the server's job: concurrent requests reach it
-concurrently. Assistant-prefix continuation sends vLLM's chat extensions ``continue_final_message: true,
-add_generation_prompt: false``; a server without them would start a fresh reply instead.
+exponential backoff on connection errors, 408/409/429 and 5xx; any final failure is one :class:`EngineError` line.
+Batching is the server's job: concurrent requests reach it concurrently.
+
+Model: named in the spec (``openai:<url>#<model>``), it is used as given and ``/v1/models`` is never asked (some
+servers answer it badly: ``transformers serve`` scans the hub cache and answers HTTP 500 where there is none).
+Without a name the first model of ``GET /v1/models`` is used, and a failure there is one line saying to name one.
+
+Continuation (a chat ending in an assistant message): detected once per engine, at the first continuation, and
+recorded in :attr:`OpenAIEngine.continuation_mode` -- ``chat-extension`` (vLLM/SGLang ``continue_final_message``),
+``completions`` (the chat template rendered here with the served model's tokenizer, sent to ``/v1/completions``)
+or ``none`` (every continuation then fails with one line saying what to pass). The detection rule and why it does
+not trust an HTTP 200 are in :mod:`critic.engines._continuation`. A continuation is never sent as a plain chat,
+which a server would answer with a fresh reply.
+
+Servers that ignore ``n`` (``transformers serve``) answer with one choice; the missing samples are then requested
+one by one (seeds ``seed + i`` when seeded), and later requests fan out straight away. Stop strings are cut here as
+well, for servers that return the stop string in the text.
 
 The HTTP client lives on a private event loop (see ``_loop.py``), so ``agenerate`` can be awaited from any loop and
 the synchronous ``generate`` works whether or not the caller is inside a running event loop.
@@ -17,10 +31,32 @@ import os
 import random
 from typing import Any
 
+from critic.engines._chat import cut_at_stop
+from critic.engines._continuation import (
+    CONTINUATION_OPTIONS,
+    EXTENSION_FIELDS,
+    PROBE_PREFILL,
+    PROBE_PREFILL_TWICE,
+    ContinuationMode,
+    judge_chat_extension,
+    load_tokenizer,
+    probe_chat,
+    prompt_token_count,
+    render_continuation,
+)
 from critic.engines._loop import BackgroundLoop, LoopBackedEngine
 from critic.engines.base import Chat, EngineError, Generation, Sampling, is_continuation
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+AUTH_STATUS = {401, 403}
+
+
+class ServerAnswerError(EngineError):
+    """The server answered with an HTTP error status (after any retries); ``status`` is that code."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _normalise_base_url(base_url: str) -> str:
@@ -34,8 +70,29 @@ def _finish_reason(reason: str | None) -> str:
     return "stop" if reason in ("stop", "eos", "stop_sequence", None) else "error"
 
 
+def _prompt_tokens(body: dict) -> int | None:
+    value = (body.get("usage") or {}).get("prompt_tokens")
+    return int(value) if isinstance(value, (int, float)) else None
+
+
+def _chat_text(choice: dict) -> str:
+    return (choice.get("message") or {}).get("content") or ""
+
+
+def _completion_text(choice: dict) -> str:
+    return choice.get("text") or ""
+
+
 class OpenAIEngine(LoopBackedEngine):
-    """ChatEngine over an OpenAI-compatible chat-completions endpoint."""
+    """ChatEngine over an OpenAI-compatible server (chat completions; completions for client-rendered continuations).
+
+    Attributes after construction: ``model`` (the model name sent with every request), ``continuation_mode``
+    (``None`` until the first continuation, then ``"chat-extension"``, ``"completions"`` or ``"none"``) and
+    ``continuation_reason`` (one line: why that mode).
+    """
+
+    continuation_mode: ContinuationMode | None
+    continuation_reason: str | None
 
     def __init__(
         self,
@@ -49,31 +106,62 @@ class OpenAIEngine(LoopBackedEngine):
         connect_timeout_s: float = 5.0,
         max_retries: int = 4,
         backoff_s: float = 0.5,
+        tokenizer: str | None = None,
+        continuation: str = "auto",
+        extra_body: dict[str, Any] | None = None,
     ) -> None:
+        """
+        Args:
+            base_url: the server's base URL, with or without the trailing ``/v1``.
+            model: the model name the server expects (``transformers serve``: the model folder or hub id); None = the
+                first of ``GET /v1/models``.
+            name: the spec string, for logs and reports.
+            api_key: bearer token; default ``$OPENAI_API_KEY`` when set.
+            max_concurrency: requests in flight at once (also the connection pool size).
+            timeout_s: seconds allowed for one request (reading the whole reply).
+            connect_timeout_s: seconds allowed to open a connection.
+            max_retries: extra attempts after a connection error, a timeout, 408/409/429 or 5xx.
+            backoff_s: first retry delay in seconds, doubled per attempt (a ``Retry-After`` header wins).
+            tokenizer: model folder or hub id whose tokenizer renders continuations for ``/v1/completions`` when the
+                chat endpoint cannot continue; default: ``model`` (loaded lazily, from the hub cache first).
+            continuation: ``auto`` (detect, see the module docstring), ``chat-extension`` or ``completions`` (trust
+                that way without probing).
+            extra_body: fields added to every POST body, for server-specific settings; the fields the engine sets
+                itself win. E.g. ``transformers serve`` decodes greedily whatever the temperature unless the model's
+                generation config samples: ``{"generation_config": "{\"do_sample\": true}"}`` makes it sample.
+
+        Raises:
+            EngineError: a bad option, or (no ``model`` given) the model list cannot be read or is empty.
+        """
         import httpx
 
+        if continuation not in CONTINUATION_OPTIONS:
+            raise EngineError(f"continuation must be one of {', '.join(CONTINUATION_OPTIONS)}, got {continuation!r}")
         self._httpx = httpx
         self.base_url = _normalise_base_url(base_url)
         self.name = name or f"openai:{base_url}" + (f"#{model}" if model else "")
         self.max_concurrency = max_concurrency
         self.max_retries = max_retries
         self.backoff_s = backoff_s
+        self.tokenizer_source = tokenizer
+        self.continuation = continuation
+        self.extra_body = dict(extra_body or {})
+        self.continuation_mode = None
+        self.continuation_reason = None
+        self._tokenizer: Any = None
+        self._ignores_n = False  # set once the server answered n > 1 with fewer choices
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s)
         self._loop = BackgroundLoop(name="openai-engine-loop")
         self._client = self._loop.run(self._make_client(headers))
-        self._semaphore = self._loop.run(self._make_semaphore())
-        try:
-            models = self._loop.run(self._list_models())
-        except EngineError:
-            self.close()
-            raise
+        self._semaphore, self._detect_lock = self._loop.run(self._make_locks())
         if model is None:
-            if not models:
+            try:
+                model = self._loop.run(self._first_model())
+            except EngineError:
                 self.close()
-                raise EngineError(f"server {self.base_url} lists no models; name one: openai:<base_url>#<model>")
-            model = models[0]
+                raise
         self.model = model
 
     async def _make_client(self, headers: dict[str, str]) -> Any:
@@ -84,75 +172,194 @@ class OpenAIEngine(LoopBackedEngine):
             limits=self._httpx.Limits(max_connections=self.max_concurrency),
         )
 
-    async def _make_semaphore(self) -> asyncio.Semaphore:
-        return asyncio.Semaphore(self.max_concurrency)
+    async def _make_locks(self) -> tuple[asyncio.Semaphore, asyncio.Lock]:
+        return asyncio.Semaphore(self.max_concurrency), asyncio.Lock()
+
+    # ---- HTTP ---------------------------------------------------------------------------------------------------
 
     async def _request(self, method: str, path: str, payload: dict | None = None) -> dict:
-        """One HTTP call with retries; any final failure is an EngineError with one line."""
+        """One HTTP call with retries; any final failure is an EngineError with one line (a
+        :class:`ServerAnswerError` when the server answered with an error status)."""
         httpx = self._httpx
         url = f"{self.base_url}{path}"
         for attempt in range(self.max_retries + 1):
             retry_after: float | None = None
+            status: int | None = None
             try:
-                response = await self._client.request(method, path, json=payload)
+                async with self._semaphore:
+                    body = None if payload is None else self.extra_body | payload
+                    response = await self._client.request(method, path, json=body)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError) as exc:
                 problem = f"cannot reach {url} ({type(exc).__name__}: {exc or 'no detail'})"
             except httpx.TimeoutException as exc:
                 problem = f"request to {url} timed out ({type(exc).__name__})"
             else:
                 if response.status_code < 400:
-                    return response.json()
-                problem = f"{url} answered HTTP {response.status_code}: {_error_text(response)}"
-                if response.status_code not in RETRY_STATUS:
-                    raise EngineError(problem)
+                    try:
+                        return response.json()
+                    except ValueError:
+                        raise EngineError(f"{url} answered HTTP {response.status_code} with a body that is not "
+                                          f"JSON: {' '.join(response.text.split())[:200]}") from None
+                status = response.status_code
+                problem = f"{url} answered HTTP {status}: {_error_text(response)}"
+                if status not in RETRY_STATUS:
+                    raise ServerAnswerError(problem, status)
                 header = response.headers.get("retry-after", "")
                 retry_after = float(header) if header.replace(".", "", 1).isdigit() else None
             if attempt == self.max_retries:
-                raise EngineError(f"{problem}; gave up after {attempt + 1} attempts")
+                message = f"{problem}; gave up after {attempt + 1} attempts"
+                raise ServerAnswerError(message, status) if status is not None else EngineError(message)
             delay = retry_after if retry_after is not None else self.backoff_s * 2**attempt
             await asyncio.sleep(delay * (1 + 0.25 * random.random()))
         raise AssertionError("unreachable")
 
-    async def _list_models(self) -> list[str]:
-        body = await self._request("GET", "/models")
-        return [entry["id"] for entry in body.get("data", []) if "id" in entry]
+    async def _first_model(self) -> str:
+        try:
+            body = await self._request("GET", "/models")
+        except EngineError as exc:
+            raise EngineError(f"cannot list the models of {self.base_url} ({exc}); name the model in the spec: "
+                              f"openai:<base_url>#<model>") from exc
+        models = [entry["id"] for entry in body.get("data", []) if isinstance(entry, dict) and "id" in entry]
+        if not models:
+            raise EngineError(f"server {self.base_url} lists no models; name one: openai:<base_url>#<model>")
+        return models[0]
 
-    def _payload(self, chat: Chat, sampling: Sampling) -> dict[str, Any]:
-        payload: dict[str, Any] = {
+    # ---- requests -------------------------------------------------------------------------------------------------
+
+    def _sampling_fields(self, sampling: Sampling) -> dict[str, Any]:
+        fields: dict[str, Any] = {
             "model": self.model,
-            "messages": chat,
-            # vLLM rejects n > 1 with greedy decoding; greedy samples are identical, so _one repeats a single one.
-            "n": 1 if sampling.temperature == 0 else sampling.n,
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
             "max_tokens": sampling.max_tokens,
         }
         if sampling.seed is not None:
-            payload["seed"] = sampling.seed
+            fields["seed"] = sampling.seed
         if sampling.stop:
-            payload["stop"] = sampling.stop
-        if is_continuation(chat):
-            payload.update(continue_final_message=True, add_generation_prompt=False)
-        return payload
+            fields["stop"] = sampling.stop
+        return fields
 
     async def _one(self, chat: Chat, sampling: Sampling) -> list[Generation]:
         if not chat:
             raise EngineError("empty chat: give at least one message")
-        async with self._semaphore:
-            body = await self._request("POST", "/chat/completions", self._payload(chat, sampling))
-        choices = sorted(body.get("choices", []), key=lambda c: c.get("index", 0))
-        texts = [(c.get("message") or {}).get("content") or "" for c in choices]
-        reasons = [_finish_reason(c.get("finish_reason")) for c in choices]
+        if is_continuation(chat) and await self._continuation() == "completions":
+            prompt = render_continuation(self._tokenizer, chat)
+            return await self._sample("/completions", {"prompt": prompt}, sampling, _completion_text)
+        payload: dict[str, Any] = {"messages": chat}
+        if is_continuation(chat):
+            payload.update(EXTENSION_FIELDS)
+        return await self._sample("/chat/completions", payload, sampling, _chat_text)
+
+    async def _sample(self, path: str, payload: dict, sampling: Sampling, text_of: Any) -> list[Generation]:
+        """``sampling.n`` generations from ``path``. Greedy decodes once and repeats it (identical samples; vLLM
+        also rejects n > 1 with greedy); a server that ignores ``n`` gets the missing samples one by one."""
+        want = 1 if sampling.temperature == 0 else sampling.n
+        base = payload | self._sampling_fields(sampling)
+
+        def single(i: int) -> dict:
+            return base | ({"seed": sampling.seed + i} if sampling.seed is not None else {})
+
+        if want > 1 and self._ignores_n:
+            bodies = list(await asyncio.gather(*(self._request("POST", path, single(i)) for i in range(want))))
+        else:
+            bodies = [await self._request("POST", path, base | ({"n": want} if want > 1 else {}))]
+            got = len(bodies[0].get("choices") or [])
+            if 0 < got < want:
+                self._ignores_n = True
+                more = await asyncio.gather(*(self._request("POST", path, single(i)) for i in range(got, want)))
+                bodies.extend(more)
+        gens = [gen for body in bodies for gen in self._generations(body, text_of, sampling)]
+        if len(gens) != want:
+            raise EngineError(f"{self.base_url}{path} returned {len(gens)} choices for n={want}")
+        return gens * sampling.n if want == 1 else gens
+
+    def _generations(self, body: dict, text_of: Any, sampling: Sampling) -> list[Generation]:
+        choices = sorted(body.get("choices") or [], key=lambda c: c.get("index", 0))
+        texts, reasons = [], []
+        for choice in choices:
+            text, stopped = cut_at_stop(text_of(choice), sampling.stop)
+            texts.append(text)
+            reasons.append("stop" if stopped else _finish_reason(choice.get("finish_reason")))
         total = int((body.get("usage") or {}).get("completion_tokens") or 0)
-        gens = [
-            Generation(text, num_tokens=count, finish_reason=reason)
-            for text, count, reason in zip(texts, _token_counts(total, texts, reasons, sampling.max_tokens), reasons)
-        ]
-        if sampling.temperature == 0:
-            gens = gens[:1] * sampling.n
-        if len(gens) != sampling.n:
-            raise EngineError(f"{self.base_url} returned {len(gens)} choices for n={sampling.n}")
-        return gens
+        counts = _token_counts(total, texts, reasons, sampling.max_tokens)
+        return [Generation(text, num_tokens=count, finish_reason=reason)  # type: ignore[arg-type]
+                for text, count, reason in zip(texts, counts, reasons)]
+
+    # ---- continuation ---------------------------------------------------------------------------------------------
+
+    def detect_continuation(self) -> ContinuationMode:
+        """Run the continuation detection now (it otherwise runs at the first continuation) and return the mode.
+        Blocking; never raises for ``none`` (the mode says it); raises :class:`EngineError` when the server fails."""
+        return self._loop.run(self._detect_once())
+
+    async def _detect_once(self) -> ContinuationMode:
+        async with self._detect_lock:  # concurrent first continuations wait for one detection
+            if self.continuation_mode is None:
+                self.continuation_mode, self.continuation_reason = await self._detect()
+            return self.continuation_mode
+
+    async def _continuation(self) -> ContinuationMode:
+        mode = self.continuation_mode or await self._detect_once()
+        if mode == "none":
+            raise EngineError(self.continuation_reason or f"{self.name} cannot continue an assistant message")
+        return mode
+
+    async def _detect(self) -> tuple[ContinuationMode, str]:
+        if self.continuation == "chat-extension":
+            return "chat-extension", "continuation=chat-extension was given (not probed)"
+        if self.continuation == "completions":
+            self._tokenizer = await asyncio.to_thread(load_tokenizer, self._tokenizer_name())
+            return "completions", "continuation=completions was given (not probed)"
+        trusted, chat_reason = await self._probe_chat_extension()
+        if trusted:
+            return "chat-extension", chat_reason
+        try:
+            self._tokenizer = await asyncio.to_thread(load_tokenizer, self._tokenizer_name())
+            ok, completions_reason = await self._probe_completions()
+        except EngineError as exc:
+            ok, completions_reason = False, str(exc)
+        if ok:
+            return "completions", f"{chat_reason}; {completions_reason}"
+        return "none", (
+            f"{self.name} cannot continue an assistant message: {chat_reason}; and for /v1/completions, "
+            f"{completions_reason}. Pass the engine option tokenizer=<folder or hub id of the served model> (or "
+            f"continuation=chat-extension if the server does continue)"
+        )
+
+    def _tokenizer_name(self) -> str:
+        return self.tokenizer_source or self.model
+
+    async def _probe_chat_extension(self) -> tuple[bool, str]:
+        probe = {"model": self.model, "max_tokens": 1, "temperature": 0}
+        # A plain request first: a failure here (bad model name, auth, server down) is not about continuation.
+        plain = await self._request("POST", "/chat/completions", probe | {"messages": probe_chat(None)})
+        try:
+            once, twice = await asyncio.gather(*(
+                self._request("POST", "/chat/completions", probe | EXTENSION_FIELDS | {"messages": probe_chat(s)})
+                for s in (PROBE_PREFILL, PROBE_PREFILL_TWICE)
+            ))
+        except ServerAnswerError as exc:
+            if exc.status in AUTH_STATUS:
+                raise
+            return False, f"its chat endpoint rejected continue_final_message ({exc})"
+        return judge_chat_extension(_prompt_tokens(plain), _prompt_tokens(once), _prompt_tokens(twice))
+
+    async def _probe_completions(self) -> tuple[bool, str]:
+        tokenizer, source = self._tokenizer, self._tokenizer_name()
+        prompt = render_continuation(tokenizer, probe_chat(PROBE_PREFILL))
+        try:
+            body = await self._request("POST", "/completions",
+                                       {"model": self.model, "prompt": prompt, "max_tokens": 1, "temperature": 0})
+        except ServerAnswerError as exc:
+            if exc.status in AUTH_STATUS:
+                raise
+            return False, f"the server does not take a rendered prompt ({exc})"
+        served = _prompt_tokens(body)
+        local = await asyncio.to_thread(prompt_token_count, tokenizer, prompt)
+        if served is not None and served != local:
+            return False, (f"the tokenizer {source!r} encodes the rendered prompt as {local} tokens but the server "
+                           f"counted {served}: it is not the served model's tokenizer")
+        return True, f"rendering the chat template of {source!r} here for /v1/completions"
 
     def close(self) -> None:
         client = getattr(self, "_client", None)
@@ -163,14 +370,18 @@ class OpenAIEngine(LoopBackedEngine):
 
 
 def _error_text(response: Any) -> str:
+    """The server's error message: OpenAI's ``{"error": {"message"}}``, FastAPI's ``{"detail"}`` or the raw body."""
     try:
         body = response.json()
-        message = body.get("error", body) if isinstance(body, dict) else body
+    except ValueError:
+        text = response.text
+    else:
+        message = body
+        if isinstance(body, dict):
+            message = body.get("error", body.get("detail", body))
         if isinstance(message, dict):
             message = message.get("message", message)
         text = str(message)
-    except ValueError:
-        text = response.text
     return " ".join(text.split())[:300]
 
 
