@@ -10,6 +10,7 @@ from pydantic import BaseModel, computed_field
 from agent.graph import LOOP, SYMPY_MODES, LoopContext, LoopState, RoundTrace, StopReason, SympyMode, recursion_limit
 from critic.engines.base import ChatEngine, Sampling
 from critic.grading import extract_answer
+from critic.prompts import CriticPrompt
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -64,14 +65,20 @@ def make_context(
     sympy: str,
     sampling: Sampling | None,
     critic_sampling: Sampling | None = None,
+    critic_prompt: CriticPrompt | None = None,
 ) -> LoopContext:
     if sympy not in SYMPY_MODES:
         raise ValueError(f"sympy must be one of {', '.join(SYMPY_MODES)}, got {sympy!r}")
     if max_rounds < 1:
         raise ValueError(f"max_rounds must be >= 1, got {max_rounds}")
     mode: SympyMode = sympy  # type: ignore[assignment]  # checked above
+    prompt = critic_prompt or CriticPrompt()
+    if mode == "prompt" and prompt.template is not None:
+        raise ValueError("sympy=prompt shows SymPy notes in our critic wording; a critic template has no place for "
+                         "them (use veto or off)")
     return LoopContext(generator=resolve_engine(generator), critic=resolve_engine(critic), max_rounds=max_rounds,
-                       sympy=mode, sampling=sampling or Sampling(), critic_sampling=critic_sampling)
+                       sympy=mode, sampling=sampling or Sampling(), critic_sampling=critic_sampling,
+                       critic_prompt=prompt)
 
 
 async def run_loop(problem: str, ctx: LoopContext, steps: list[str] | None = None) -> SolveResult:
