@@ -122,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     err.add_argument("--top-p", type=float, dest="top_p")
     err.add_argument("--max-tokens", type=int, dest="max_tokens", help="critique token limit (ours: 2048)")
     err.add_argument("--batch-size", type=int, dest="batch_size", help="chats per engine call (default: 32)")
+    err.add_argument("--reference", metavar="YAML", help="published numbers per subset to compare with in report.md "
+                                                         "and f1.png (averages only over subsets on both sides)")
 
     ref = sub.add_parser("refine", help="refinement success before -> after", epilog=REFINE_EXAMPLES,
                          formatter_class=raw)
@@ -159,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=raw)
     rep.add_argument("runs", nargs="+", metavar="DIR", help="run folders (config.json + metrics.json)")
     rep.add_argument("-o", "--out", metavar="DIR", help="comparison folder (needed for several runs)")
+    rep.add_argument("--reference", metavar="YAML", help="published numbers to compare one error-id run with")
     return parser
 
 
@@ -206,10 +209,14 @@ def _run_and_print(
 
 
 def _cmd_error_id(args: argparse.Namespace) -> int:
-    from eval.error_id import ErrorIdConfig, run_error_id
-    from eval.report import error_id_table
+    from functools import partial
 
-    return _run_and_print(run_error_id, _build_config(ErrorIdConfig, _config_fields(args)), args, error_id_table)
+    from eval.error_id import ErrorIdConfig, run_error_id
+    from eval.report import error_id_table, load_reference
+
+    config = _build_config(ErrorIdConfig, _config_fields(args))
+    reference = load_reference(args.reference) if args.reference else None
+    return _run_and_print(partial(run_error_id, reference=reference), config, args, error_id_table)
 
 
 def _cmd_refine(args: argparse.Namespace) -> int:
@@ -227,11 +234,14 @@ def _cmd_tts(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from eval.report import compare_runs, write_report
+    from eval.report import compare_runs, load_reference, write_report
 
+    reference = load_reference(args.reference) if args.reference else None
     if len(args.runs) == 1 and not args.out:
-        print(f"wrote {write_report(args.runs[0])}")
+        print(f"wrote {write_report(args.runs[0], reference)}")
         return 0
+    if reference is not None:
+        raise CliError("--reference compares one run (give one run folder and no -o)")
     if not args.out:
         raise CliError("several runs: give -o DIR for the comparison")
     path = compare_runs(args.runs, args.out)

@@ -38,7 +38,7 @@ from critic.records import NO_ERROR, Critique, LabeledSolution, StepCheck
 from critic.steps import StepTagging, label0_to_step1
 from eval import rundir
 from eval.metrics import error_id_metrics, filter_votes, vote_winner
-from eval.report import write_error_id_report
+from eval.report import ReferenceNumbers, write_error_id_report
 
 PREDICTIONS = "predictions.jsonl"
 SYMPY_CRITIC = "sympy"
@@ -233,11 +233,12 @@ def _progress(total: int, desc: str, enabled: bool):
 
 
 def run_error_id(config: ErrorIdConfig, out_dir: str | Path, engine: ChatEngine | None = None,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, reference: ReferenceNumbers | None = None) -> dict:
     """Run (or resume) an error-identification evaluation into ``out_dir``; returns the metrics.
 
     ``engine`` overrides ``config.critic``'s engine (tests pass a fake). Samples already in predictions.jsonl are
-    skipped; the engine is built only when something is left to do.
+    skipped; the engine is built only when something is left to do. ``reference``: published numbers the report
+    and plot compare with (like with like: averages over the subsets both sides have).
     """
     samples = load_samples(config)
     record = None
@@ -268,7 +269,7 @@ def run_error_id(config: ErrorIdConfig, out_dir: str | Path, engine: ChatEngine 
     rows = [row for key, row in rundir.latest_rows(pred_path).items() if key in wanted]
     metrics = error_id_metrics(rows, decoding=config.decoding)
     rundir.write_json(out_dir / rundir.METRICS, metrics)
-    write_error_id_report(out_dir, metrics, config.model_dump(mode="json"))
+    write_error_id_report(out_dir, metrics, rundir.read_config(out_dir), reference)
     return metrics
 
 

@@ -50,6 +50,11 @@ def prepare(out_dir: str | Path, config: BaseModel, ignore: Iterable[str] = (),
     return out_dir
 
 
+def read_config(out_dir: str | Path) -> dict:
+    """A run folder's config.json (the config plus its prompt record)."""
+    return json.loads((Path(out_dir) / CONFIG).read_text())
+
+
 def write_json(path: Path, data: Mapping) -> Path:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
