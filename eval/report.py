@@ -112,11 +112,16 @@ def plot_error_id(metrics: Mapping[str, Mapping], path: Path, title: str,
 # --- published numbers to compare with ---------------------------------------------------------------------------
 
 
+# DeepCritic's PRM800K evaluation file is data/prm800k/phase2_test.json: a run over it names the subset by the stem.
+SUBSET_ALIASES = {"phase2-test": "prm800k", "mrgsm8k": "mr-gsm8k"}
+
+
 def subset_key(name: str) -> str:
     """How subset names are matched between a run and a reference file: case, ``_``/``-`` and a ``processbench``
-    prefix do not matter (``processbench_gsm8k`` = ``processbench-gsm8k`` = ``gsm8k``)."""
-    key = name.strip().lower().replace("_", "-")
-    return key.removeprefix("processbench-")
+    prefix do not matter (``processbench_gsm8k`` = ``processbench-gsm8k`` = ``gsm8k``); ``phase2_test`` (DeepCritic's
+    PRM800K file) is ``prm800k``."""
+    key = name.strip().lower().replace("_", "-").removeprefix("processbench-")
+    return SUBSET_ALIASES.get(key, key)
 
 
 class ReferenceNumbers(StrictConfig):

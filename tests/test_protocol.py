@@ -341,3 +341,26 @@ def test_reference_numbers_compare_only_common_subsets(tmp_path, fixtures_dir, c
     (tmp_path / "typo.yaml").write_text("name: x\nsource: y\nsubset: {}\n")
     assert main(["report", str(out), "--reference", str(tmp_path / "typo.yaml")]) == 2
     assert "nearest valid key: 'subsets'" in capsys.readouterr().err
+
+
+def test_readme_reproduction_commands_parse_into_the_documented_presets(tmp_path, monkeypatch):
+    """The README's copy-paste commands are valid flags and give the presets the table documents."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from eval.cli import _config_fields, build_parser
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("### Reproducing the paper"):readme.index("## Benchmarks")]
+    commands = [c.replace("\\\n", " ") for c in re.findall(r"deepcritic eval error-id (?:\\\n|[^\n])*", section)]
+    assert len(commands) == 3
+    configs = []
+    for command in commands:
+        argv = shlex.split(command.replace("$DC", "dc.txt").replace("$PB", "pb.txt"))[2:]
+        args = build_parser().parse_args(argv)
+        configs.append(ErrorIdConfig(**_config_fields(args)))
+    pass1, maj8, pb = configs
+    assert (pass1.protocol, pass1.decoding, pass1.temperature, pass1.max_tokens) == ("deepcritic", "sample", 0.6, 32768)
+    assert (maj8.decoding, maj8.k, maj8.vote_filter) == ("maj", 8, "answer_marker")
+    assert (pb.prompt, pb.decoding, pb.max_tokens, pb.extraction) == ("processbench", "greedy", 8192, "reference")
