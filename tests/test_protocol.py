@@ -364,3 +364,19 @@ def test_readme_reproduction_commands_parse_into_the_documented_presets(tmp_path
     assert (pass1.protocol, pass1.decoding, pass1.temperature, pass1.max_tokens) == ("deepcritic", "sample", 0.6, 32768)
     assert (maj8.decoding, maj8.k, maj8.vote_filter) == ("maj", 8, "answer_marker")
     assert (pb.prompt, pb.decoding, pb.max_tokens, pb.extraction) == ("processbench", "greedy", 8192, "reference")
+
+
+def test_agent_critique_cli_takes_the_template_and_system_prompt(tmp_path, template_file, monkeypatch, capsys):
+    import agent.solve
+    from agent.cli import main as agent_main
+
+    engine = FakeScriptedEngine(["**Answer**: \\boxed{-1}"], name="fake")
+    monkeypatch.setattr(agent.solve, "resolve_engine", lambda spec: engine)
+    solution = tmp_path / "s.json"
+    solution.write_text(json.dumps({"problem": "What is 2+2?", "steps": ["2+2=4.", "By Step 1, \\boxed{4}."]}))
+    assert agent_main(["critique", str(solution), "--critic", "fake", "--sympy", "off", "--prompt-template",
+                       str(template_file), "--system-prompt", "none", "--step-tagging", "contains"]) == 0
+    assert engine.calls == [[{"role": "user", "content": CRITIC_TEMPLATE.format(
+        problem="What is 2+2?", tagged_response="Step 1: 2+2=4.\n\nBy Step 1, \\boxed{4}.")}]]
+    assert agent_main(["critique", str(solution), "--critic", "fake", "--prompt-template", str(tmp_path / "none.txt")]) == 2
+    assert "no such template file" in capsys.readouterr().err
