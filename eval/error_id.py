@@ -99,8 +99,12 @@ class ErrorIdConfig(StrictConfig):
             elif "temperature" not in data:
                 raise ValueError(f"protocol {preset.name} has no {mode} decoding (it has {', '.join(preset.modes)}); "
                                  "give a temperature (and k) to define one")
-            return {**preset.fields(), **defined, **data}
-        return {**preset.fields(mode), **data}
+            merged = {**preset.fields(), **defined, **data}
+        else:
+            merged = {**preset.fields(mode), **data}
+        if merged.get("prompt") == "processbench" and "step_tagging" not in data:
+            merged["step_tagging"] = "startswith"  # paragraphs carry no Step i: prefix; the preset's rule is moot
+        return merged
 
     @model_validator(mode="after")
     def _consistent(self) -> "ErrorIdConfig":

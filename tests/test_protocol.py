@@ -204,6 +204,7 @@ def test_presets_fill_only_what_was_not_given():
     ours = ErrorIdConfig()
     assert (ours.decoding, ours.max_tokens, ours.extraction, ours.step_tagging) == ("greedy", 2048, "ours",
                                                                                      "startswith")
+    assert ErrorIdConfig(protocol="deepcritic", prompt="processbench").step_tagging == "startswith"
     with pytest.raises(ValueError, match="no sample decoding"):
         ErrorIdConfig(protocol="processbench", decoding="sample")
     assert set(PROTOCOLS) == {"ours", "deepcritic", "processbench"}
