@@ -29,6 +29,7 @@ from agent.solve import final_answer, make_context, run_loop
 from critic.data import JsonlWriter, read_done_ids
 from critic.engines.base import ChatEngine, Sampling
 from critic.grading import answers_match
+from critic.prompts import CriticPrompt
 from critic.steps import split_steps
 
 Row = dict[str, Any]
@@ -186,6 +187,7 @@ async def arefine_batch(
     overwrite: bool = False,
     limit: int | None = None,
     progress: bool = True,
+    critic_prompt: CriticPrompt | None = None,
 ) -> BatchSummary:
     """Async :func:`refine_batch`."""
     if concurrency < 1:
@@ -194,7 +196,7 @@ async def arefine_batch(
     if limit is not None:
         inputs = inputs[:limit]
     ctx = make_context(generator, critic, max_rounds=max_rounds, sympy=sympy, sampling=sampling,
-                       critic_sampling=critic_sampling)
+                       critic_sampling=critic_sampling, critic_prompt=critic_prompt)
     out_path = Path(out_path)
     if overwrite and out_path.exists():
         out_path.unlink()
@@ -275,12 +277,14 @@ def refine_batch(
     overwrite: bool = False,
     limit: int | None = None,
     progress: bool = True,
+    critic_prompt: CriticPrompt | None = None,
 ) -> BatchSummary:
     """Critique and refine every row's solution; write one JSONL row per input id to ``out_path``; resume by id.
 
-    See the module docstring for the row formats. Returns a :class:`BatchSummary`.
+    See the module docstring for the row formats. ``critic_prompt`` builds the critic's chat (default: our wording).
+    Returns a :class:`BatchSummary`.
     """
     return asyncio.run(arefine_batch(rows, out_path, generator=generator, critic=critic, concurrency=concurrency,
                                      max_rounds=max_rounds, sympy=sympy, sampling=sampling,
                                      critic_sampling=critic_sampling, overwrite=overwrite, limit=limit,
-                                     progress=progress))
+                                     progress=progress, critic_prompt=critic_prompt))

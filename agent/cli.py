@@ -54,7 +54,19 @@ def _shared_flags() -> argparse.ArgumentParser:
     g.add_argument("--sympy", choices=SYMPY_MODES, default="veto",
                    help="SymPy checks: off, veto (a definite contradiction flags the step) or prompt (shown to the "
                         "critic as notes) (default: veto)")
+    g.add_argument("--prompt-template", metavar="FILE", default=None,
+                   help="critic template: str.format text with {problem} and {tagged_response} (default: our wording)")
+    g.add_argument("--system-prompt", metavar="TEXT|none", default=None,
+                   help="critic system message; 'none' = none (default: ours, or none with a template)")
+    g.add_argument("--step-tagging", choices=["startswith", "contains"], default="startswith",
+                   help="'Step i: ' prefix unless a step starts with it (default) / contains 'Step ' (DeepCritic)")
     return p
+
+
+def _critic_prompt(args: argparse.Namespace):
+    from critic.prompts import CriticPrompt
+
+    return CriticPrompt.from_settings("deliberate", args.prompt_template, args.system_prompt, args.step_tagging)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,7 +142,8 @@ def _cmd_solve(args: argparse.Namespace, out: TextIO) -> int:
     if not problem:
         raise CliError("the problem is empty")
     result = solve_with_critic(problem, generator=args.generator, critic=args.critic or args.generator,
-                               max_rounds=args.max_rounds, sympy=args.sympy, sampling=_sampling(args))
+                               max_rounds=args.max_rounds, sympy=args.sympy, sampling=_sampling(args),
+                               critic_prompt=_critic_prompt(args))
     if args.json:
         print(result.model_dump_json(indent=2), file=out)
         return 0
@@ -172,7 +185,7 @@ def _cmd_critique(args: argparse.Namespace, out: TextIO) -> int:
 
     problem, steps = _solution_input(args)
     entry = critique_solution(problem, steps, critic=args.critic or args.generator, sympy=args.sympy,
-                              sampling=_sampling(args))
+                              sampling=_sampling(args), critic_prompt=_critic_prompt(args))
     if args.json:
         print(entry.model_dump_json(indent=2), file=out)
     else:
@@ -191,7 +204,7 @@ def _cmd_refine(args: argparse.Namespace, out: TextIO) -> int:
     summary = refine_batch(args.input, args.output, generator=args.generator, critic=args.critic or args.generator,
                            concurrency=args.concurrency, max_rounds=args.max_rounds, sympy=args.sympy,
                            sampling=_sampling(args), overwrite=args.overwrite, limit=args.limit,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, critic_prompt=_critic_prompt(args))
     gold = ""
     if summary.correct_before is not None:
         gold = f"; correct before {summary.correct_before}, after {summary.correct_after}"

@@ -44,7 +44,7 @@ from langgraph.types import RetryPolicy
 from pydantic import BaseModel, Field
 
 from critic.engines.base import Chat, ChatEngine, EngineError, Generation, Sampling
-from critic.prompts import critic_messages, feedback_for_refinement, refine_messages, solve_messages
+from critic.prompts import CriticPrompt, feedback_for_refinement, refine_messages, solve_messages
 from critic.parse import parse_critique
 from critic.records import NO_ERROR, Critique, Evidence, StepCheck, first_sympy_finding
 from critic.steps import split_steps
@@ -101,6 +101,7 @@ class LoopContext:
     sympy: SympyMode = "veto"
     sampling: Sampling = field(default_factory=Sampling)  # generator decoding
     critic_sampling: Sampling | None = None  # defaults to ``sampling``
+    critic_prompt: CriticPrompt = field(default_factory=CriticPrompt)  # our wording unless a template is given
 
 
 # ---- helpers ------------------------------------------------------------------------------------------------------
@@ -181,7 +182,7 @@ async def critique(state: LoopState, runtime: Runtime[LoopContext]) -> LoopState
     if not steps:
         return close_round(state, ctx, Critique(status="unparsed"), critic_tokens=0)
     notes = tool_notes(state["checks"]) if ctx.sympy == "prompt" else None
-    out = await _complete(ctx.critic, critic_messages(state["problem"], steps, tool_notes=notes),
+    out = await _complete(ctx.critic, ctx.critic_prompt.messages(state["problem"], steps, tool_notes=notes),
                           ctx.critic_sampling or ctx.sampling)
     update = close_round(state, ctx, parse_critique(out, len(steps), out.finish_reason), critic_tokens=out.num_tokens)
     return update | {"critic_tokens": out.num_tokens}

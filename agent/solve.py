@@ -10,6 +10,7 @@ from pydantic import BaseModel, computed_field
 from agent.graph import LOOP, SYMPY_MODES, LoopContext, LoopState, RoundTrace, StopReason, SympyMode, recursion_limit
 from critic.engines.base import ChatEngine, Sampling
 from critic.grading import extract_answer
+from critic.prompts import CriticPrompt
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -67,14 +68,20 @@ def make_context(
     sympy: str,
     sampling: Sampling | None,
     critic_sampling: Sampling | None = None,
+    critic_prompt: CriticPrompt | None = None,
 ) -> LoopContext:
     if sympy not in SYMPY_MODES:
         raise ValueError(f"sympy must be one of {', '.join(SYMPY_MODES)}, got {sympy!r}")
     if max_rounds < 1:
         raise ValueError(f"max_rounds must be >= 1, got {max_rounds}")
     mode: SympyMode = sympy  # type: ignore[assignment]  # checked above
+    prompt = critic_prompt or CriticPrompt()
+    if mode == "prompt" and prompt.template is not None:
+        raise ValueError("sympy=prompt shows SymPy notes in our critic wording; a critic template has no place for "
+                         "them (use veto or off)")
     return LoopContext(generator=resolve_engine(generator), critic=resolve_engine(critic), max_rounds=max_rounds,
-                       sympy=mode, sampling=sampling or Sampling(), critic_sampling=critic_sampling)
+                       sympy=mode, sampling=sampling or Sampling(), critic_sampling=critic_sampling,
+                       critic_prompt=prompt)
 
 
 async def run_loop(problem: str, ctx: LoopContext, steps: list[str] | None = None) -> SolveResult:
@@ -109,10 +116,11 @@ async def asolve_with_critic(
     sympy: str = "veto",
     sampling: Sampling | None = None,
     critic_sampling: Sampling | None = None,
+    critic_prompt: CriticPrompt | None = None,
 ) -> SolveResult:
     """Async :func:`solve_with_critic`, for callers that already run an event loop."""
     ctx = make_context(generator, critic, max_rounds=max_rounds, sympy=sympy, sampling=sampling,
-                       critic_sampling=critic_sampling)
+                       critic_sampling=critic_sampling, critic_prompt=critic_prompt)
     return await run_loop(problem, ctx)
 
 
@@ -125,16 +133,19 @@ def solve_with_critic(
     sympy: str = "veto",
     sampling: Sampling | None = None,
     critic_sampling: Sampling | None = None,
+    critic_prompt: CriticPrompt | None = None,
 ) -> SolveResult:
     """Generate a step-by-step solution, then critique and refine it until the critic accepts it (or the loop stops).
 
     ``generator`` / ``critic``: a :class:`ChatEngine` or an engine spec (``"embedded"``, ``"vllm:<model>"``,
     ``"hf:<model>"``, ``"openai:<url>#<model>"``); None = the embedded default. ``max_rounds`` bounds the critique
     rounds (so at most ``max_rounds - 1`` refinements). ``sympy``: ``off`` | ``veto`` | ``prompt`` (see
-    :mod:`agent.graph`). ``sampling`` applies to both roles unless ``critic_sampling`` is given.
+    :mod:`agent.graph`). ``sampling`` applies to both roles unless ``critic_sampling`` is given. ``critic_prompt``
+    builds the critic's chat (:class:`critic.prompts.CriticPrompt`; default our wording).
     """
     return _run_sync(asolve_with_critic(problem, generator=generator, critic=critic, max_rounds=max_rounds,
-                                        sympy=sympy, sampling=sampling, critic_sampling=critic_sampling))
+                                        sympy=sympy, sampling=sampling, critic_sampling=critic_sampling,
+                                        critic_prompt=critic_prompt))
 
 
 async def acritique_solution(
@@ -144,13 +155,14 @@ async def acritique_solution(
     critic: ChatEngine | str | None = None,
     sympy: str = "veto",
     sampling: Sampling | None = None,
+    critic_prompt: CriticPrompt | None = None,
 ) -> RoundTrace:
     """Async :func:`critique_solution`."""
     if not steps:
         raise ValueError("the solution has no steps")
     crit = resolve_engine(critic)
     # One round that starts at `check`: the generator is never called, so the critic stands in for it.
-    ctx = make_context(crit, crit, max_rounds=1, sympy=sympy, sampling=sampling)
+    ctx = make_context(crit, crit, max_rounds=1, sympy=sympy, sampling=sampling, critic_prompt=critic_prompt)
     return (await run_loop(problem, ctx, steps=steps)).trace[0]
 
 
@@ -161,9 +173,11 @@ def critique_solution(
     critic: ChatEngine | str | None = None,
     sympy: str = "veto",
     sampling: Sampling | None = None,
+    critic_prompt: CriticPrompt | None = None,
 ) -> RoundTrace:
     """Check (SymPy) and critique one solution: per-step verdicts, findings and the combined first wrong step."""
-    return _run_sync(acritique_solution(problem, steps, critic=critic, sympy=sympy, sampling=sampling))
+    return _run_sync(acritique_solution(problem, steps, critic=critic, sympy=sympy, sampling=sampling,
+                                        critic_prompt=critic_prompt))
 
 
 __all__ = [

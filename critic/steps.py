@@ -6,8 +6,13 @@ The only place where 0-based benchmark labels and 1-based critic step numbers ar
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 NO_ERROR = -1  # "every step is correct", in both index bases (the one definition; records re-exports it)
+# How a step gets its "Step i: " prefix: "startswith" (ours: unless the step already starts with its own prefix) or
+# "contains" (DeepCritic's scripts: unless the step contains "Step " anywhere; steps are then not stripped either).
+StepTagging = Literal["startswith", "contains"]
+STEP_TAGGING_RULES: tuple[str, ...] = ("startswith", "contains")
 
 # What ends a step label: "Step 3:", "Step 3.", "Step 3)", "Step 3 -" (a dash with a space after it: "Step 2-3" is
 # no label), or the end of the line ("## Step 3" as a heading). "**Step 3**:" closes its bold before the colon.
@@ -61,14 +66,25 @@ def strip_step_prefix(step: str) -> str:
     return rest.strip()
 
 
-def number_steps(steps: list[str]) -> list[str]:
-    """Prefix each step with ``Step i: `` (1-based) unless it already starts with that prefix."""
+def number_steps(steps: list[str], rule: StepTagging = "startswith") -> list[str]:
+    """Prefix each step with ``Step i: `` (1-based).
+
+    ``startswith`` (default): stripped, and unprefixed when it already starts with its own prefix. ``contains``
+    (DeepCritic's evaluation and SFT-data scripts; a fidelity option): unprefixed when the text contains ``"Step "``
+    anywhere, and not stripped. Raises ValueError for another rule.
+    """
+    if rule == "contains":
+        return [s if "Step " in s else f"Step {i}: {s}" for i, s in enumerate(steps, 1)]
+    if rule != "startswith":
+        raise ValueError(f"step tagging rule must be one of {', '.join(STEP_TAGGING_RULES)}, got {rule!r}")
     return [s.strip() if starts_with_step_prefix(s, i) else f"Step {i}: {s.strip()}" for i, s in enumerate(steps, 1)]
 
 
-def join_steps(steps: list[str]) -> str:
-    """Numbered steps joined by a blank line: the solution block the critic reads."""
-    return STEP_SEPARATOR.join(number_steps(steps))
+def join_steps(steps: list[str], rule: StepTagging = "startswith") -> str:
+    """Numbered steps joined by a blank line: the solution block the critic reads (``contains``: the whole block is
+    then stripped, as the reference scripts do)."""
+    joined = STEP_SEPARATOR.join(number_steps(steps, rule))
+    return joined.strip() if rule == "contains" else joined
 
 
 def split_steps(text: str) -> list[str]:

@@ -31,6 +31,17 @@ examples:
   deepcritic eval error-id --critic vllm:Qwen/Qwen2.5-7B-Instruct --prompt processbench --decoding maj -k 8 \\
       --temperature 0.7 --data processbench-math -o runs/qwen-maj8
   deepcritic eval error-id --config run.yaml -o runs/x     # YAML/JSON with the same fields; flags override
+  deepcritic eval error-id --critic vllm:Keven16/DeepCritic-7B-RL-PRM800K --protocol deepcritic \
+      --prompt-template DeepCritic/ProcessBench/code/templates/critique_template_new.txt --data processbench -o runs/p1
+  deepcritic eval error-id --critic vllm:Qwen/Qwen2.5-7B-Instruct --protocol processbench \
+      --prompt-template ProcessBench/code/templates/critique_template.txt --data processbench -o runs/qwen-pb
+
+protocols (--protocol; explicit flags override a preset's values):
+  ours          greedy, 2048 tokens; our prompt and parser (sample / maj: T=0.7; maj k=8)
+  deepcritic    pass@1 = 1 sample at T=0.6, top_p 0.9, 32768 tokens, seed 42 (maj: k=8, T=1.0); Step i tagging
+                'contains'; no system message; answer = last \\boxed{} as int; maj votes only with **Answer**:
+  processbench  greedy, 8192 tokens, seed 42 (maj: k=8, T=1.0, top_p 0.9); 0-based <paragraph_i>; no system
+                message; answer = last \\boxed{} as int
 
 data: processbench (= all four subsets), processbench-gsm8k, processbench-math, processbench-olympiadbench,
 processbench-omnimath, mr-gsm8k, or a ProcessBench/PRM800K-format file path (repeat --data for several).
@@ -72,6 +83,18 @@ def _common(p: argparse.ArgumentParser, data_help: str) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _prompt_flags(p: argparse.ArgumentParser) -> None:
+    """The critic prompt as data: a template file, the system message, the Step i tagging rule."""
+    p.add_argument("--prompt-template", dest="prompt_template", metavar="FILE",
+                   help="critic template: str.format text with {problem} and {tagged_response} (doubled braces for "
+                        "literal ones); default: our wording")
+    p.add_argument("--system-prompt", dest="system_prompt", metavar="TEXT|none",
+                   help="critic system message; 'none' sends none (the model's chat template decides); default: ours "
+                        "with our wording, none with a template")
+    p.add_argument("--step-tagging", dest="step_tagging", choices=["startswith", "contains"],
+                   help="'Step i: ' prefix unless the step starts with it (default) / contains 'Step ' (DeepCritic)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -83,15 +106,24 @@ def build_parser() -> argparse.ArgumentParser:
     _common(err, "data set name or file (repeatable; default: processbench)")
     err.add_argument("--critic", metavar="SPEC", help="engine spec, or 'sympy' for the SymPy-only baseline "
                                                      "(default: embedded)")
+    err.add_argument("--protocol", choices=["ours", "deepcritic", "processbench"],
+                     help="preset of decoding, extraction, vote filter, tagging and index base (default: ours)")
     err.add_argument("--prompt", choices=["deliberate", "processbench"],
                      help="deliberate (1-based Step i, the trained format; default) or processbench (0-based)")
+    _prompt_flags(err)
+    err.add_argument("--extraction", choices=["ours", "reference"],
+                     help="answer reading: ours (critic.parse) or reference (last \\boxed{} as int)")
+    err.add_argument("--vote-filter", dest="vote_filter", choices=["none", "answer_marker"],
+                     help="maj: answer_marker = only critiques containing **Answer**: vote")
     err.add_argument("--decoding", choices=["greedy", "sample", "maj"],
                      help="greedy (default), sample = pass@1 over -k samples, maj = maj@k (unparsed do not vote)")
     err.add_argument("-k", type=int, metavar="K", help="samples per solution for sample / maj (default: 1)")
-    err.add_argument("--temperature", type=float, help="default 0 for greedy, 0.7 for sample / maj")
+    err.add_argument("--temperature", type=float, help="default: the protocol's (ours: 0 greedy, 0.7 sample / maj)")
     err.add_argument("--top-p", type=float, dest="top_p")
-    err.add_argument("--max-tokens", type=int, dest="max_tokens", help="critique token limit (default: 2048)")
+    err.add_argument("--max-tokens", type=int, dest="max_tokens", help="critique token limit (ours: 2048)")
     err.add_argument("--batch-size", type=int, dest="batch_size", help="chats per engine call (default: 32)")
+    err.add_argument("--reference", metavar="YAML", help="published numbers per subset to compare with in report.md "
+                                                         "and f1.png (averages only over subsets on both sides)")
 
     ref = sub.add_parser("refine", help="refinement success before -> after", epilog=REFINE_EXAMPLES,
                          formatter_class=raw)
@@ -107,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     ref.add_argument("--temperature", type=float, help="generator temperature (default: 0)")
     ref.add_argument("--max-tokens", type=int, dest="max_tokens", help="generator token limit (default: 1024)")
     ref.add_argument("--critic-max-tokens", type=int, dest="critic_max_tokens", help="default: 2048")
+    _prompt_flags(ref)
     ref.add_argument("--concurrency", type=int, help="loops in flight (default: 16)")
     ref.add_argument("--batch-size", type=int, dest="batch_size", help="problems per call for initial solutions")
 
@@ -120,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     tts.add_argument("--top-p", type=float, dest="top_p")
     tts.add_argument("--max-tokens", type=int, dest="max_tokens", help="generator token limit (default: 1024)")
     tts.add_argument("--critic-max-tokens", type=int, dest="critic_max_tokens", help="default: 2048")
+    _prompt_flags(tts)
     tts.add_argument("--sympy", choices=["off", "veto"], help="veto: a SymPy contradiction also rejects a sample")
     tts.add_argument("--batch-size", type=int, dest="batch_size", help="problems per engine call (default: 8)")
 
@@ -127,29 +161,41 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=raw)
     rep.add_argument("runs", nargs="+", metavar="DIR", help="run folders (config.json + metrics.json)")
     rep.add_argument("-o", "--out", metavar="DIR", help="comparison folder (needed for several runs)")
+    rep.add_argument("--reference", metavar="YAML", help="published numbers to compare one error-id run with")
     return parser
 
 
-RUN_FLAGS = {"out", "config", "no_progress", "command"}
+RUN_FLAGS = {"out", "config", "no_progress", "command", "reference"}
 
 
 def _config_fields(args: argparse.Namespace) -> dict:
+    """The run's fields: the ``--config`` file (a run's config.json works too), then the flags given."""
+    from critic.configs import read_mapping
+    from eval.rundir import PROMPTS_KEY
+
     fields: dict = {}
     if args.config:
-        import yaml
-
-        path = Path(args.config)
-        if not path.is_file():
-            raise CliError(f"no such config file: {args.config}")
-        loaded = yaml.safe_load(path.read_text())  # JSON is YAML too
-        if not isinstance(loaded, dict):
-            raise CliError(f"{args.config}: expected a mapping of fields")
-        fields.update(loaded)
+        fields.update(read_mapping(args.config))
+        fields.pop(PROMPTS_KEY, None)  # a run's own record of its prompts, not a setting
+        if fields.get("kind", args.command) != args.command:
+            raise CliError(f"{args.config} is a {fields['kind']} config, not {args.command}")
     fields.update({k: v for k, v in vars(args).items() if k not in RUN_FLAGS and v is not None})
     fields.pop("kind", None)
     if "name" not in fields:
         fields["name"] = Path(args.out).name
     return fields
+
+
+def _build_config(model: Any, fields: dict) -> Any:
+    """The pydantic config, or a one-line CliError (an unknown key names the nearest valid one)."""
+    from pydantic import ValidationError
+
+    from critic.configs import config_error_line
+
+    try:
+        return model(**fields)
+    except ValidationError as e:
+        raise CliError(config_error_line(e, model)) from None
 
 
 def _run_and_print(
@@ -163,35 +209,39 @@ def _run_and_print(
 
 
 def _cmd_error_id(args: argparse.Namespace) -> int:
-    from eval.error_id import ErrorIdConfig, run_error_id
-    from eval.report import error_id_table
+    from functools import partial
 
-    fields = _config_fields(args)
-    if fields.get("decoding", "greedy") != "greedy" and "temperature" not in fields:
-        fields["temperature"] = 0.7
-    return _run_and_print(run_error_id, ErrorIdConfig(**fields), args, error_id_table)
+    from eval.error_id import ErrorIdConfig, run_error_id
+    from eval.report import error_id_table, load_reference
+
+    config = _build_config(ErrorIdConfig, _config_fields(args))
+    reference = load_reference(args.reference) if args.reference else None
+    return _run_and_print(partial(run_error_id, reference=reference), config, args, error_id_table)
 
 
 def _cmd_refine(args: argparse.Namespace) -> int:
     from eval.refine_success import RefineConfig, run_refine
     from eval.report import refine_table
 
-    return _run_and_print(run_refine, RefineConfig(**_config_fields(args)), args, refine_table)
+    return _run_and_print(run_refine, _build_config(RefineConfig, _config_fields(args)), args, refine_table)
 
 
 def _cmd_tts(args: argparse.Namespace) -> int:
     from eval.report import tts_table
     from eval.tts import TtsConfig, run_tts
 
-    return _run_and_print(run_tts, TtsConfig(**_config_fields(args)), args, tts_table)
+    return _run_and_print(run_tts, _build_config(TtsConfig, _config_fields(args)), args, tts_table)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from eval.report import compare_runs, write_report
+    from eval.report import compare_runs, load_reference, write_report
 
+    reference = load_reference(args.reference) if args.reference else None
     if len(args.runs) == 1 and not args.out:
-        print(f"wrote {write_report(args.runs[0])}")
+        print(f"wrote {write_report(args.runs[0], reference)}")
         return 0
+    if reference is not None:
+        raise CliError("--reference compares one run (give one run folder and no -o)")
     if not args.out:
         raise CliError("several runs: give -o DIR for the comparison")
     path = compare_runs(args.runs, args.out)

@@ -7,6 +7,12 @@ non-LLM baseline whose prediction is the first step :func:`critic.sympy_tool.che
 Decoding: ``greedy`` (one sample at temperature 0), ``sample`` (k samples, pass@1 = mean correctness over them) or
 ``maj`` (k samples, majority vote over the readable ones; unreadable ones do not vote).
 
+Protocols (:mod:`critic.protocol`): ``protocol: deepcritic | processbench`` sets the reference protocol's decoding,
+answer extraction, vote filter, step tagging and index base (``ours`` is the default); any field given explicitly
+overrides the preset. The critic prompt is our wording or a template file (``prompt_template``) with a system message
+of ours, a given text or none (``system_prompt``), built by :func:`critic_prompt`; ``config.json`` records the
+template's sha256 and the first rendered prompt.
+
 The run writes ``predictions.jsonl`` one row per sample as each batch finishes, and resumes from it; then
 ``metrics.json``, ``report.md`` and ``f1.png`` (see :mod:`eval.report`).
 """
@@ -14,39 +20,58 @@ The run writes ``predictions.jsonl`` one row per sample as each batch finishes, 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
+from critic.configs import StrictConfig
 from critic.data import PROCESSBENCH_SUBSETS, JsonlWriter, load_dataset_by_name
 from critic.engines.base import ChatEngine, Sampling
 from critic.parse import parse_critique, parse_processbench
-from critic.prompts import critic_messages, processbench_messages
+from critic.prompts import CriticPrompt
+from critic.protocol import PROTOCOLS, Extraction, ProtocolName, VoteFilter, has_answer_marker, parse_reference, \
+    reference_box
 from critic.records import Critique, LabeledSolution, StepCheck, first_sympy_finding
-from critic.steps import label0_to_step1
+from critic.steps import StepTagging, label0_to_step1
 from eval import rundir
-from eval.metrics import error_id_metrics, majority_vote
-from eval.report import write_error_id_report
+from eval.metrics import error_id_metrics, filter_votes, vote_winner
+from eval.report import ReferenceNumbers, write_error_id_report
 
 PREDICTIONS = "predictions.jsonl"
 SYMPY_CRITIC = "sympy"
 # Names that expand to several data sets.
 DATA_GROUPS = {"processbench": [f"processbench-{s}" for s in PROCESSBENCH_SUBSETS]}
-PROMPTS: dict[str, tuple[Callable, Callable]] = {
-    "deliberate": (critic_messages, parse_critique),
-    "processbench": (processbench_messages, parse_processbench),
+# Our answer readers per prompt style: (text, number of steps, finish reason) -> Critique.
+READERS: dict[str, Callable[[str, int, str], Critique]] = {
+    "deliberate": parse_critique,
+    "processbench": parse_processbench,
 }
 
 
-class ErrorIdConfig(BaseModel):
-    """Everything that decides an error-identification run's results (written to ``config.json``)."""
+class ErrorIdConfig(StrictConfig):
+    """Everything that decides an error-identification run's results (written to ``config.json``).
+
+    Fields a ``protocol`` preset sets (prompt, step_tagging, system_prompt, extraction, vote_filter, decoding, k,
+    temperature, top_p, max_tokens, seed) take the preset's value unless given explicitly.
+    """
 
     kind: Literal["error-id"] = "error-id"
     critic: str = Field("embedded", description="engine spec for get_engine, or 'sympy' for the SymPy-only baseline")
     data: list[str] = Field(default_factory=lambda: ["processbench"])
-    prompt: Literal["deliberate", "processbench"] = "deliberate"
+    protocol: ProtocolName = Field("ours", description="preset: ours, deepcritic or processbench (critic.protocol)")
+    prompt: Literal["deliberate", "processbench"] = Field(
+        "deliberate", description="deliberate: 1-based Step i; processbench: 0-based <paragraph_i> blocks")
+    prompt_template: str | None = Field(
+        None, description="critic template file ({problem}, {tagged_response}, str.format); None = our wording")
+    system_prompt: str | None = Field(
+        None, description="system message text, 'none' for no system message; None = ours with our wording")
+    step_tagging: StepTagging = Field("startswith", description="Step i: prefix unless the step startswith / "
+                                                                "contains it (contains = DeepCritic's rule)")
+    extraction: Extraction = Field("ours", description="ours (critic.parse) or reference (last \\boxed{} -> int)")
+    vote_filter: VoteFilter = Field("none", description="answer_marker: only critiques with **Answer**: vote (maj)")
     decoding: Literal["greedy", "sample", "maj"] = "greedy"
     k: int = Field(1, ge=1, description="samples per solution (sample / maj)")
     temperature: float = Field(0.0, ge=0.0)
@@ -57,6 +82,30 @@ class ErrorIdConfig(BaseModel):
     batch_size: int = Field(32, ge=1, description="chats per engine call; does not change results")
     name: str | None = Field(None, description="label for reports")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_protocol(cls, data: Any) -> Any:
+        """Fill the fields the protocol preset sets and that were not given (explicit values win)."""
+        if not isinstance(data, dict) or data.get("protocol", "ours") not in PROTOCOLS:
+            return data  # field validation reports a bad protocol name
+        if data.get("critic") == SYMPY_CRITIC:
+            return data  # the SymPy baseline reads no prompt and decodes nothing
+        preset = PROTOCOLS[data.get("protocol", "ours")]
+        mode = data.get("decoding")
+        if mode is not None and mode not in preset.modes:  # e.g. greedy under deepcritic, sample under processbench
+            defined: dict[str, Any] = {"decoding": mode, "k": 1}
+            if mode == "greedy":
+                defined["temperature"] = 0.0
+            elif "temperature" not in data:
+                raise ValueError(f"protocol {preset.name} has no {mode} decoding (it has {', '.join(preset.modes)}); "
+                                 "give a temperature (and k) to define one")
+            merged = {**preset.fields(), **defined, **data}
+        else:
+            merged = {**preset.fields(mode), **data}
+        if merged.get("prompt") == "processbench" and "step_tagging" not in data:
+            merged["step_tagging"] = "startswith"  # paragraphs carry no Step i: prefix; the preset's rule is moot
+        return merged
+
     @model_validator(mode="after")
     def _consistent(self) -> "ErrorIdConfig":
         if self.decoding == "greedy" and (self.k != 1 or self.temperature != 0.0):
@@ -65,6 +114,8 @@ class ErrorIdConfig(BaseModel):
             raise ValueError(f"--decoding {self.decoding} needs a temperature > 0 (k identical samples otherwise)")
         if self.critic == SYMPY_CRITIC and self.decoding != "greedy":
             raise ValueError("the SymPy baseline is deterministic: use greedy decoding")
+        if self.prompt == "processbench" and self.step_tagging != "startswith":
+            raise ValueError("step_tagging applies to the deliberate prompt (processbench tags <paragraph_i> blocks)")
         return self
 
     @property
@@ -75,6 +126,30 @@ class ErrorIdConfig(BaseModel):
 
 # Keys that do not change results: a resumed run may change them.
 RESUMABLE_KEYS = ("batch_size", "name")
+
+
+def critic_prompt(config: ErrorIdConfig) -> CriticPrompt:
+    """The critic prompt of a run (loads and checks ``prompt_template``; TemplateError in one line)."""
+    return CriticPrompt.from_settings(config.prompt, config.prompt_template, config.system_prompt, config.step_tagging)
+
+
+def critique_reader(config: ErrorIdConfig) -> Callable[[str, int, str], Critique]:
+    """How answers are read: our parser for the prompt style, or the reference rule in the prompt's index base."""
+    if config.extraction == "reference":
+        return partial(parse_reference, index_base=1 if config.prompt == "deliberate" else 0)
+    return READERS[config.prompt]
+
+
+def vote_keys(config: ErrorIdConfig, texts: Sequence[str], critiques: Sequence[Critique]) -> list[Hashable | None]:
+    """What each sample votes for in maj@k: its 0-based prediction (ours) or its last box's string (reference,
+    where an unreadable box still votes), None for no vote; then the vote filter (``answer_marker``)."""
+    if config.extraction == "reference":
+        votes: list[Hashable | None] = [reference_box(t) for t in texts]
+    else:
+        votes = [c.first_wrong_label0 for c in critiques]
+    if config.vote_filter == "answer_marker":
+        votes = filter_votes(votes, [has_answer_marker(t) for t in texts])
+    return votes
 
 
 def expand_data(names: list[str]) -> list[str]:
@@ -102,12 +177,13 @@ def load_samples(config: ErrorIdConfig) -> list[tuple[str, LabeledSolution]]:
 
 
 def prediction_row(key: str, sample: LabeledSolution, critiques: list[Critique], decoding: str, tokens: int,
-                   **extra) -> dict:
+                   votes: Sequence[Hashable | None] | None = None, **extra) -> dict:
     """One predictions.jsonl row. ``pred_label0`` is the run's decision: the greedy prediction, the majority vote
-    (maj), or the first sample's (sample; metrics then use every sample in ``preds``)."""
+    (maj, over ``votes`` when given: see :func:`eval.metrics.vote_winner`), or the first sample's (sample; metrics
+    then use every sample in ``preds``)."""
     preds = [c.first_wrong_label0 for c in critiques]
     if decoding == "maj":
-        pred = majority_vote(preds)
+        pred = vote_winner(preds, votes)
         chosen = next((c for c in critiques if pred is not None and c.first_wrong_label0 == pred), critiques[0])
     else:
         pred, chosen = preds[0], critiques[0]
@@ -126,6 +202,8 @@ def prediction_row(key: str, sample: LabeledSolution, critiques: list[Critique],
         "critique": chosen.raw,
         **extra,
     }
+    if votes is not None and decoding == "maj":
+        row["votes"] = list(votes)
     if len(critiques) > 1:
         row["samples"] = [c.raw for c in critiques]
     return row
@@ -159,15 +237,21 @@ def _progress(total: int, desc: str, enabled: bool):
 
 
 def run_error_id(config: ErrorIdConfig, out_dir: str | Path, engine: ChatEngine | None = None,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, reference: ReferenceNumbers | None = None) -> dict:
     """Run (or resume) an error-identification evaluation into ``out_dir``; returns the metrics.
 
     ``engine`` overrides ``config.critic``'s engine (tests pass a fake). Samples already in predictions.jsonl are
-    skipped; the engine is built only when something is left to do.
+    skipped; the engine is built only when something is left to do. ``reference``: published numbers the report
+    and plot compare with (like with like: averages over the subsets both sides have).
     """
-    out_dir = rundir.prepare(out_dir, config, ignore=RESUMABLE_KEYS)
-    pred_path = out_dir / PREDICTIONS
     samples = load_samples(config)
+    record = None
+    if config.critic != SYMPY_CRITIC and samples:
+        prompt = critic_prompt(config)
+        first = samples[0][1]
+        record = {"critic": prompt.record() | {"first_prompt": prompt.messages(first.problem, first.steps)}}
+    out_dir = rundir.prepare(out_dir, config, ignore=RESUMABLE_KEYS, prompts=record)
+    pred_path = out_dir / PREDICTIONS
     done = set(rundir.latest_rows(pred_path))
     todo = [(key, s) for key, s in samples if key not in done]
 
@@ -189,7 +273,7 @@ def run_error_id(config: ErrorIdConfig, out_dir: str | Path, engine: ChatEngine 
     rows = [row for key, row in rundir.latest_rows(pred_path).items() if key in wanted]
     metrics = error_id_metrics(rows, decoding=config.decoding)
     rundir.write_json(out_dir / rundir.METRICS, metrics)
-    write_error_id_report(out_dir, metrics, config.model_dump(mode="json"))
+    write_error_id_report(out_dir, metrics, rundir.read_config(out_dir), reference)
     return metrics
 
 
@@ -199,14 +283,16 @@ def _run_engine(config: ErrorIdConfig, todo: list[tuple[str, LabeledSolution]], 
         from critic.engines import get_engine
 
         engine = get_engine(config.critic)
-    build, parse = PROMPTS[config.prompt]
+    build, parse = critic_prompt(config).messages, critique_reader(config)
     sampling = config.sampling
     # Many chats per call so the engine batches them; rows are written as each chunk finishes.
     for chunk in rundir.chunks(todo, config.batch_size):
         outputs = engine.generate([build(s.problem, s.steps) for _, s in chunk], sampling)
         for (key, sample), generations in zip(chunk, outputs, strict=True):
             critiques = [parse(str(g), len(sample.steps), getattr(g, "finish_reason", "stop")) for g in generations]
+            votes = vote_keys(config, [str(g) for g in generations], critiques)
             tokens = sum(getattr(g, "num_tokens", 0) for g in generations)
             finish = [getattr(g, "finish_reason", "stop") for g in generations]  # "error": the engine refused it
-            writer.write(prediction_row(key, sample, critiques, config.decoding, tokens, finish_reasons=finish))
+            writer.write(prediction_row(key, sample, critiques, config.decoding, tokens, votes=votes,
+                                        finish_reasons=finish))
         bar.update(len(chunk))

@@ -38,18 +38,40 @@ def majority_vote(votes: Sequence[T | None]) -> T | None:
     return next(v for v in counts if counts[v] == best)  # dicts keep first-seen order
 
 
-def sample_scores(label0: int, preds: Sequence[int | None], decoding: Decoding) -> tuple[float, float]:
+def filter_votes(votes: Sequence[T | None], keep: Sequence[bool]) -> list[T | None]:
+    """The vote filter: a sample that may not vote (``keep[i]`` False) votes ``None``, i.e. not at all."""
+    return [v if k else None for v, k in zip(votes, keep, strict=True)]
+
+
+def vote_winner(preds: Sequence[int | None], votes: Sequence[Hashable | None] | None = None) -> int | None:
+    """maj@k's prediction: the majority over ``votes`` (default: the predictions themselves), as a prediction.
+
+    ``votes[i]`` is what sample i votes for: its prediction, or under the reference protocols the raw answer string
+    it boxed (so an unreadable string votes too and, when it wins, yields no prediction), or None (no vote: no
+    answer, or removed by :func:`filter_votes`). Samples with equal votes have equal predictions; the winner's
+    prediction is returned, None when nothing voted or the winning vote is no prediction.
+    """
+    if votes is None:
+        return majority_vote(preds)
+    if len(votes) != len(preds):
+        raise ValueError(f"{len(votes)} votes for {len(preds)} predictions")
+    winner = majority_vote(votes)
+    return None if winner is None else preds[list(votes).index(winner)]
+
+
+def sample_scores(label0: int, preds: Sequence[int | None], decoding: Decoding,
+                  votes: Sequence[Hashable | None] | None = None) -> tuple[float, float]:
     """(score in [0, 1], unparsed share) of one sample's predictions under a decoding.
 
     greedy: the single prediction is right or not. sample (pass@1): the share of sampled predictions that are right
-    (the unbiased pass@1 estimate from k samples). maj (maj@k): the majority vote over the readable predictions is
-    right or not; a sample with no readable prediction scores 0.
+    (the unbiased pass@1 estimate from k samples). maj (maj@k): the majority vote (:func:`vote_winner` over
+    ``votes``, default the readable predictions) is right or not; a sample with no vote left scores 0.
     """
     if not preds:
         raise ValueError("a sample needs at least one prediction")
     unparsed = sum(p is None for p in preds) / len(preds)
     if decoding == "maj":
-        return float(majority_vote(preds) == label0), unparsed
+        return float(vote_winner(preds, votes) == label0), unparsed
     if decoding == "greedy" and len(preds) != 1:
         raise ValueError(f"greedy decoding has exactly one prediction per sample, got {len(preds)}")
     return sum(p == label0 for p in preds) / len(preds), unparsed
@@ -60,8 +82,8 @@ def error_id_metrics(
 ) -> dict[str, dict[str, float | int]]:
     """Per-subset and macro-average error-identification metrics.
 
-    Each row needs ``label0`` and ``preds`` (list of 0-based predictions, ``None`` = unreadable); ``tokens``
-    (generated tokens) is optional. Returns ``{subset: {...}, "average": {...}}`` where each entry has acc_err,
+    Each row needs ``label0`` and ``preds`` (list of 0-based predictions, ``None`` = unreadable); ``votes`` (what
+    each sample votes for in maj@k, see :func:`vote_winner`) and ``tokens`` (generated tokens) are optional. Returns ``{subset: {...}, "average": {...}}`` where each entry has acc_err,
     acc_cor, f1, n_err, n_cor, n, unparsed (share of generated critiques that were unreadable) and tokens (total).
     ``average`` is the macro average over subsets of acc_err, acc_cor, f1 and unparsed (F1 averaged, as the
     ProcessBench paper does, not recomputed from the averaged accuracies); its counts are sums.
@@ -77,7 +99,9 @@ def error_id_metrics(
 def _subset_metrics(rows: list[Mapping], decoding: Decoding) -> dict[str, float | int]:
     err_scores, cor_scores, unparsed, tokens = [], [], [], 0
     for row in rows:
-        score, unparsed_share = sample_scores(int(row["label0"]), list(row["preds"]), decoding)
+        votes = row.get("votes")
+        score, unparsed_share = sample_scores(int(row["label0"]), list(row["preds"]), decoding,
+                                              None if votes is None else list(votes))
         (cor_scores if int(row["label0"]) == NO_ERROR else err_scores).append(score)
         unparsed.append(unparsed_share)
         tokens += int(row.get("tokens") or 0)

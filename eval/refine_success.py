@@ -22,12 +22,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from critic.configs import StrictConfig
 from critic.data import JsonlWriter, load_dataset_by_name, read_jsonl
 from critic.engines.base import ChatEngine, Sampling
+from critic.prompts import CriticPrompt
 from critic.records import Problem
-from critic.steps import split_steps
+from critic.steps import StepTagging, split_steps
 from eval import rundir
 from eval.metrics import refinement_metrics
 from eval.report import write_refine_report
@@ -36,7 +38,7 @@ INITIAL = "initial.jsonl"
 VARIANTS = ("critic", "self-critic", "no-sympy")
 
 
-class RefineConfig(BaseModel):
+class RefineConfig(StrictConfig):
     """Everything that decides a refinement run's results (written to ``config.json``)."""
 
     kind: Literal["refine"] = "refine"
@@ -53,6 +55,9 @@ class RefineConfig(BaseModel):
     temperature: float = Field(0.0, ge=0.0, description="generator temperature (initial solutions and refinement)")
     max_tokens: int = Field(1024, ge=1, description="generator max tokens per call")
     critic_max_tokens: int = Field(2048, ge=1)
+    prompt_template: str | None = Field(None, description="critic template file ({problem}, {tagged_response})")
+    system_prompt: str | None = Field(None, description="critic system message; 'none' = none; None = ours")
+    step_tagging: StepTagging = "startswith"
     concurrency: int = Field(16, ge=1)
     batch_size: int = Field(32, ge=1, description="problems per engine call when generating initial solutions")
     name: str | None = None
@@ -75,6 +80,10 @@ class RefineConfig(BaseModel):
     @property
     def critic_sampling(self) -> Sampling:
         return Sampling(temperature=0.0, max_tokens=self.critic_max_tokens, seed=self.seed)
+
+    def critic_prompt(self) -> CriticPrompt:
+        """The critic's prompt (deliberate style; loads and checks the template)."""
+        return CriticPrompt.from_settings("deliberate", self.prompt_template, self.system_prompt, self.step_tagging)
 
 
 RESUMABLE_KEYS = ("concurrency", "batch_size", "name", "ablations")
@@ -163,7 +172,8 @@ def run_refine(config: RefineConfig, out_dir: str | Path, generator: ChatEngine 
     from agent import refine_batch
     from agent.solve import final_answer, resolve_engine
 
-    out_dir = rundir.prepare(out_dir, config, ignore=RESUMABLE_KEYS)
+    prompt = config.critic_prompt()
+    out_dir = rundir.prepare(out_dir, config, ignore=RESUMABLE_KEYS, prompts={"critic": prompt.record()})
     problems = load_problems(config)
     initial_path = out_dir / INITIAL
     engines: dict[str, ChatEngine] = {}
@@ -199,6 +209,7 @@ def run_refine(config: RefineConfig, out_dir: str | Path, generator: ChatEngine 
             sampling=config.generator_sampling,
             critic_sampling=config.critic_sampling,
             progress=progress,
+            critic_prompt=prompt,
         )
         refined = rundir.latest_rows(out_path, key="id")
         graded: dict[str, list[dict]] = {}

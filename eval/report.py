@@ -10,6 +10,10 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from pydantic import Field, ValidationError, field_validator
+
+from critic.configs import ConfigError, StrictConfig, config_error_line, read_mapping
+
 ERROR_ID_PLOT = "f1.png"
 REFINE_PLOT = "refine.png"
 TTS_PLOT = "accuracy_vs_n.png"
@@ -73,8 +77,10 @@ def error_id_table(metrics: Mapping[str, Mapping]) -> str:
     return "\n".join(lines)
 
 
-def plot_error_id(metrics: Mapping[str, Mapping], path: Path, title: str) -> Path:
-    """Grouped bars per subset (and the average): acc_err, acc_cor, F1."""
+def plot_error_id(metrics: Mapping[str, Mapping], path: Path, title: str,
+                  comparison: "ReferenceComparison | None" = None) -> Path:
+    """Grouped bars per subset (and the average): acc_err, acc_cor, F1; with a reference, its F1 as black marks
+    (the average mark: the reference's average over the subsets both sides have)."""
     plt = _pyplot()
     names = [*subsets_of(metrics), "average"]
     keys = [("acc_err", "#d9534f"), ("acc_cor", "#5cb85c"), ("f1", "#337ab7")]
@@ -86,6 +92,12 @@ def plot_error_id(metrics: Mapping[str, Mapping], path: Path, title: str) -> Pat
         bars = ax.bar(xs, ys, width, label=key, color=colour)
         if key == "f1":
             ax.bar_label(bars, fmt="%.1f", fontsize=8)
+    if comparison is not None:
+        marks = [(i + width, comparison.reference_f1(n)) for i, n in enumerate(names)]
+        marks = [(x, y) for x, y in marks if y is not None]
+        if marks:
+            ax.scatter([x for x, _ in marks], [y for _, y in marks], marker="_", s=400, linewidths=2.5,
+                       color="black", zorder=3, label=f"F1 {comparison.reference.name}")
     ax.set_xticks(range(len(names)), names)
     ax.set_ylim(0, 105)
     ax.set_ylabel("%")
@@ -97,26 +109,149 @@ def plot_error_id(metrics: Mapping[str, Mapping], path: Path, title: str) -> Pat
     return path
 
 
+# --- published numbers to compare with ---------------------------------------------------------------------------
+
+
+# DeepCritic's PRM800K evaluation file is data/prm800k/phase2_test.json: a run over it names the subset by the stem.
+SUBSET_ALIASES = {"phase2-test": "prm800k", "mrgsm8k": "mr-gsm8k"}
+
+
+def subset_key(name: str) -> str:
+    """How subset names are matched between a run and a reference file: case, ``_``/``-`` and a ``processbench``
+    prefix do not matter (``processbench_gsm8k`` = ``processbench-gsm8k`` = ``gsm8k``); ``phase2_test`` (DeepCritic's
+    PRM800K file) is ``prm800k``."""
+    key = name.strip().lower().replace("_", "-").removeprefix("processbench-")
+    return SUBSET_ALIASES.get(key, key)
+
+
+class ReferenceNumbers(StrictConfig):
+    """Published error-identification numbers (a ``--reference`` YAML file), in percent.
+
+    ``subsets`` maps a subset name to its F1, or to ``{f1, acc_err, acc_cor}`` (any of them). ``average``: the
+    source's own average and ``average_over`` the subsets it spans, shown as quoted, never compared as such.
+    """
+
+    name: str
+    source: str = Field(description="where the numbers are printed (paper, table)")
+    subsets: dict[str, float | dict[str, float]] = Field(default_factory=dict)
+    average: float | None = None
+    average_over: list[str] | None = None
+
+    @field_validator("subsets")
+    @classmethod
+    def _known_metrics(cls, value: dict[str, float | dict[str, float]]) -> dict[str, float | dict[str, float]]:
+        for subset, numbers in value.items():
+            if isinstance(numbers, dict):
+                unknown = sorted(set(numbers) - {"f1", "acc_err", "acc_cor"})
+                if unknown:
+                    raise ValueError(f"{subset}: unknown metric {unknown[0]!r} (use f1, acc_err, acc_cor)")
+        return value
+
+    def metric(self, subset: str, key: str = "f1") -> float | None:
+        for name, numbers in self.subsets.items():
+            if subset_key(name) == subset_key(subset):
+                value = numbers if not isinstance(numbers, dict) else numbers.get(key)
+                return None if value is None or (key != "f1" and not isinstance(numbers, dict)) else float(value)
+        return None
+
+
+def load_reference(path: str | Path) -> ReferenceNumbers:
+    """Read a ``--reference`` YAML file; ConfigError (one line) when it is not one."""
+    try:
+        return ReferenceNumbers.model_validate(read_mapping(path))
+    except ValidationError as e:
+        raise ConfigError(f"{path}: {config_error_line(e, ReferenceNumbers)}") from None
+
+
+class ReferenceComparison:
+    """A run's metrics next to published numbers, averaged like with like: only over the subsets both have."""
+
+    def __init__(self, metrics: Mapping[str, Mapping], reference: ReferenceNumbers) -> None:
+        self.metrics, self.reference = metrics, reference
+        ours = subsets_of(metrics)
+        self.common = [s for s in ours if reference.metric(s) is not None]
+        self.only_ours = [s for s in ours if s not in self.common]
+        matched = {subset_key(s) for s in self.common}
+        self.only_reference = [name for name in reference.subsets if subset_key(name) not in matched]
+
+    def reference_f1(self, subset: str) -> float | None:
+        if subset == "average":
+            return self.reference_average()
+        return self.reference.metric(subset)
+
+    def our_average(self, key: str = "f1") -> float | None:
+        """Our macro average of ``key`` (percent) over the common subsets; None when there are none."""
+        values = [100 * float(self.metrics[s][key]) for s in self.common]
+        return sum(values) / len(values) if values else None
+
+    def reference_average(self, key: str = "f1") -> float | None:
+        values = [self.reference.metric(s, key) for s in self.common]
+        if not values or any(v is None for v in values):
+            return None
+        return sum(values) / len(values)  # type: ignore[arg-type]
+
+    def markdown(self) -> str:
+        ref = self.reference
+        lines = [f"## Compared with {ref.name}", "", f"Source: {ref.source}. F1 in percent; Δ = ours − reference.", "",
+                 "| subset | ours | reference | Δ |", "|---|---:|---:|---:|"]
+        for s in self.common:
+            ours, theirs = 100 * float(self.metrics[s]["f1"]), ref.metric(s)
+            lines.append(f"| {s} | {ours:.1f} | {theirs:.1f} | {ours - theirs:+.1f} |")  # type: ignore[operator]
+        ours_avg, ref_avg = self.our_average(), self.reference_average()
+        if ours_avg is not None and ref_avg is not None:
+            lines.append(f"| **average over these {len(self.common)}** | {ours_avg:.1f} | {ref_avg:.1f} | "
+                         f"{ours_avg - ref_avg:+.1f} |")
+        lines.append("")
+        both = ", ".join(self.common) or "none"
+        lines.append(f"Averages are macro averages over the subsets present on both sides only: {both}.")
+        if self.only_ours:
+            lines.append(f"Only in this run (left out of the comparison): {', '.join(self.only_ours)}.")
+        if self.only_reference:
+            lines.append(f"Only in the reference (not run here): {', '.join(self.only_reference)}.")
+        if ref.average is not None:
+            over = f" over {', '.join(ref.average_over)}" if ref.average_over else ""
+            lines.append(f"The reference's own average{over} is {ref.average:.1f}; it is quoted, not compared.")
+        return "\n".join(lines)
+
+
 def critic_label(config: Mapping) -> str:
     if config.get("critic") == "sympy":
         return "SymPy-only baseline (no LLM)"
     return f"critic {config.get('critic')}, prompt {config.get('prompt')}"
 
 
-def write_error_id_report(run_dir: Path, metrics: Mapping, config: Mapping) -> Path:
+def protocol_line(config: Mapping) -> str:
+    """The protocol a run used: preset, answer extraction, vote filter, tagging, template (sha256), max tokens."""
+    if config.get("critic") == "sympy" or "protocol" not in config:
+        return ""
+    prompt = (config.get("prompts") or {}).get("critic") or {}
+    template = prompt.get("template")
+    wording = f"template {template['path']} (sha256 {template['sha256'][:12]}…)" if template else "our wording"
+    system = "none" if prompt.get("system") is None else "set"
+    return (f"Protocol: {config['protocol']} - {wording}, system message {system}, step tagging "
+            f"{config.get('step_tagging')}, extraction {config.get('extraction')}, vote filter "
+            f"{config.get('vote_filter')}, top_p {config.get('top_p')}, max tokens {config.get('max_tokens')}.\n\n")
+
+
+def write_error_id_report(run_dir: Path, metrics: Mapping, config: Mapping,
+                          reference: ReferenceNumbers | None = None) -> Path:
     title = f"Error identification - {critic_label(config)}"
-    plot_error_id(metrics, run_dir / ERROR_ID_PLOT, title)
+    comparison = ReferenceComparison(metrics, reference) if reference is not None else None
+    plot_error_id(metrics, run_dir / ERROR_ID_PLOT, title, comparison)
     rule = ("Prediction = the first step critic.sympy_tool.check_steps proves wrong (a definite contradiction in an "
             "explicit calculation), else -1 (all correct).\n\n" if config.get("critic") == "sympy" else "")
     text = (
         f"# {title}\n\n{rule}"
         f"Data: {', '.join(config.get('data', []))}; decoding: {decoding_label(config)}; "
         f"limit: {config.get('limit')}; seed: {config.get('seed')}.\n\n"
+        f"{protocol_line(config)}"
         "acc_err = erroneous samples whose first wrong step is found exactly; acc_cor = correct samples accepted "
         "as all-correct; F1 = their harmonic mean (0 when a side is 0); average = unweighted mean over subsets. "
         "Unreadable critiques count as wrong.\n\n"
         f"{error_id_table(metrics)}\n\n![F1 per subset]({ERROR_ID_PLOT})\n"
     )
+    if comparison is not None:
+        text += "\n" + comparison.markdown() + "\n"
     path = run_dir / "report.md"
     path.write_text(text)
     return path
@@ -256,9 +391,14 @@ def write_tts_report(run_dir: Path, metrics: Mapping, config: Mapping) -> Path:
 WRITERS = {"error-id": write_error_id_report, "refine": write_refine_report, "tts": write_tts_report}
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """(Re)write one run folder's report.md and plot from its config.json and metrics.json."""
+def write_report(run_dir: str | Path, reference: ReferenceNumbers | None = None) -> Path:
+    """(Re)write one run folder's report.md and plot from its config.json and metrics.json (error-id runs: with a
+    comparison to published numbers when ``reference`` is given)."""
     config, metrics = read_run(run_dir)
+    if reference is not None:
+        if config["kind"] != "error-id":
+            raise ValueError(f"--reference compares error-id runs; {run_dir} is a {config['kind']} run")
+        return write_error_id_report(Path(run_dir), metrics, config, reference)
     return WRITERS[config["kind"]](Path(run_dir), metrics, config)
 
 

@@ -16,19 +16,28 @@ from critic.data import KNOWN_DATASETS, read_jsonl
 
 CONFIG = "config.json"
 METRICS = "metrics.json"
+# config.json keys a run derives rather than reads: the prompt record (templates' sha256, first rendered prompt).
+PROMPTS_KEY = "prompts"
 
 
 class RunConfigMismatch(ValueError):
     """The run folder holds rows from another configuration."""
 
 
-def prepare(out_dir: str | Path, config: BaseModel, ignore: Iterable[str] = ()) -> Path:
+def prepare(out_dir: str | Path, config: BaseModel, ignore: Iterable[str] = (),
+            prompts: Mapping | None = None) -> Path:
     """Create ``out_dir`` and write ``config.json``; refuse a folder whose config differs (except ``ignore`` keys,
-    which do not change results - e.g. batch size)."""
+    which do not change results - e.g. batch size).
+
+    ``prompts`` (each prompt's template path and sha256, system message and first rendered chat) is recorded under
+    ``"prompts"`` and compared like the config: a changed template or wording is a different run.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / CONFIG
     new = config.model_dump(mode="json")
+    if prompts is not None:
+        new[PROMPTS_KEY] = json.loads(json.dumps(prompts))  # as it reads back
     if path.is_file():
         old = json.loads(path.read_text())
         skip = set(ignore)
@@ -39,6 +48,11 @@ def prepare(out_dir: str | Path, config: BaseModel, ignore: Iterable[str] = ()) 
             )
     path.write_text(json.dumps(new, indent=2) + "\n")
     return out_dir
+
+
+def read_config(out_dir: str | Path) -> dict:
+    """A run folder's config.json (the config plus its prompt record)."""
+    return json.loads((Path(out_dir) / CONFIG).read_text())
 
 
 def write_json(path: Path, data: Mapping) -> Path:

@@ -16,14 +16,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from critic.configs import StrictConfig
 from critic.data import JsonlWriter, load_dataset_by_name
 from critic.engines.base import ChatEngine, Sampling
 from critic.parse import parse_critique
-from critic.prompts import SOLVE_PREFIX, critic_messages, solve_messages
+from critic.prompts import SOLVE_PREFIX, CriticPrompt, solve_messages
 from critic.records import NO_ERROR, Problem, first_sympy_finding
-from critic.steps import split_steps
+from critic.steps import StepTagging, split_steps
 from eval import rundir
 from eval.metrics import accuracy_vs_n, cluster_answers, powers_of_two_up_to
 from eval.report import write_tts_report
@@ -31,7 +32,9 @@ from eval.report import write_tts_report
 SAMPLES = "samples.jsonl"
 
 
-class TtsConfig(BaseModel):
+class TtsConfig(StrictConfig):
+    """Everything that decides a verified-voting run's results (written to ``config.json``)."""
+
     kind: Literal["tts"] = "tts"
     generator: str = "embedded"
     critic: str = "embedded"
@@ -41,11 +44,19 @@ class TtsConfig(BaseModel):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     max_tokens: int = Field(1024, ge=1)
     critic_max_tokens: int = Field(2048, ge=1)
+    prompt_template: str | None = Field(None, description="critic template file ({problem}, {tagged_response})")
+    system_prompt: str | None = Field(None, description="critic system message; 'none' = none; None = ours")
+    step_tagging: StepTagging = "startswith"
     sympy: Literal["off", "veto"] = "off"
     limit: int | None = Field(None, ge=1)
     seed: int | None = 0
     batch_size: int = Field(8, ge=1, description="problems per engine call (x n chats); does not change results")
     name: str | None = None
+
+
+    def critic_prompt(self) -> CriticPrompt:
+        """The critic's prompt (deliberate style; loads and checks the template)."""
+        return CriticPrompt.from_settings("deliberate", self.prompt_template, self.system_prompt, self.step_tagging)
 
 
 RESUMABLE_KEYS = ("batch_size", "name")
@@ -66,7 +77,7 @@ def _problems(config: TtsConfig) -> list[tuple[str, str, Problem]]:
 
 
 def _sample_rows(config: TtsConfig, chunk: list[tuple[str, str, Problem]], generator: ChatEngine,
-                 critic: ChatEngine) -> list[dict]:
+                 critic: ChatEngine, prompt: CriticPrompt | None = None) -> list[dict]:
     """Generate n samples per problem, critique each, and return one row per problem."""
     from agent.solve import final_answer
     from critic.grading import answers_match
@@ -80,7 +91,8 @@ def _sample_rows(config: TtsConfig, chunk: list[tuple[str, str, Problem]], gener
             samples.append((i, split_steps(SOLVE_PREFIX + str(g)), g))
     critic_sampling = Sampling(temperature=0.0, max_tokens=config.critic_max_tokens, seed=config.seed)
     with_steps = [s for s in samples if s[1]]
-    critiques = critic.generate([critic_messages(chunk[i][2].problem, steps) for i, steps, _ in with_steps],
+    build = (prompt or config.critic_prompt()).messages
+    critiques = critic.generate([build(chunk[i][2].problem, steps) for i, steps, _ in with_steps],
                                 critic_sampling) if with_steps else []
     by_sample = {id(s): c[0] for s, c in zip(with_steps, critiques, strict=True)}
 
@@ -137,7 +149,8 @@ def run_tts(config: TtsConfig, out_dir: str | Path, generator: ChatEngine | None
 
     from agent.solve import resolve_engine
 
-    out_dir = rundir.prepare(out_dir, config, ignore=RESUMABLE_KEYS)
+    prompt = config.critic_prompt()
+    out_dir = rundir.prepare(out_dir, config, ignore=RESUMABLE_KEYS, prompts={"critic": prompt.record()})
     path = out_dir / SAMPLES
     problems = _problems(config)
     done = set(rundir.latest_rows(path))
@@ -148,7 +161,7 @@ def run_tts(config: TtsConfig, out_dir: str | Path, generator: ChatEngine | None
         with JsonlWriter(path) as writer, tqdm(total=len(todo), desc="tts", unit="problem", disable=not progress,
                                                dynamic_ncols=True) as bar:
             for chunk in rundir.chunks(todo, config.batch_size):
-                for row in _sample_rows(config, chunk, generator, critic):
+                for row in _sample_rows(config, chunk, generator, critic, prompt):
                     writer.write(row)
                 bar.update(len(chunk))
 

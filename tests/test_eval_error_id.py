@@ -93,7 +93,8 @@ def test_config_consistency_is_checked():
     with pytest.raises(ValueError, match="greedy"):
         ErrorIdConfig(decoding="greedy", k=4)
     with pytest.raises(ValueError, match="temperature"):
-        ErrorIdConfig(decoding="maj", k=4)
+        ErrorIdConfig(decoding="maj", k=4, temperature=0.0)
+    assert ErrorIdConfig(decoding="maj", k=4).temperature == 0.7  # the 'ours' preset's sampling temperature
     with pytest.raises(ValueError, match="SymPy"):
         ErrorIdConfig(critic="sympy", decoding="maj", k=2, temperature=0.5)
     assert expand_data(["processbench", "mr-gsm8k", "processbench-gsm8k"]) == [

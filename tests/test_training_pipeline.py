@@ -409,3 +409,128 @@ def test_trainers_resume_from_the_newest_checkpoint(tmp_path):
         (tmp_path / f"checkpoint-{step}").mkdir()
     (tmp_path / "checkpoint-99.txt").write_text("not a folder")
     assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoint-10")
+
+
+# ------------------------------------------------------------------------- reference settings and templates as data
+
+
+def test_seed_reference_settings_reach_the_engine(tmp_path):
+    solutions = load_labeled_solutions(PRM_FIXTURE)
+    engine = FakeScriptedEngine(teacher_script(solutions))
+    cfg = seed_config(tmp_path, teacher_context="whole", deep_samples=3, deep_temperature=1.0, temperature=0.7,
+                      top_p=0.9, max_tokens=55, merge_max_tokens=77, seed=42)
+    run_seed(cfg, engine=engine)
+    stages = {"initial": set(), "deep": set(), "merge": set()}
+    for chat, sampling in zip(engine.calls, engine.samplings):
+        user = chat[1]["content"]
+        stage = "merge" if "<in_depth_critique>" in user else "deep" if "<initial_critique>" in user else "initial"
+        stages[stage].add((sampling.n, sampling.temperature, sampling.top_p, sampling.max_tokens, sampling.seed))
+        # the teacher sees the whole solution, every step of it, whichever step it judges
+        solution = next(s for s in solutions if f"<problem>\n{s.problem.strip()}\n</problem>" in user)
+        assert all(step.strip() in user for step in solution.steps)
+    assert stages == {"initial": {(1, 0.7, 0.9, 55, 42)}, "deep": {(3, 1.0, 0.9, 55, 42)},
+                      "merge": {(1, 0.7, 0.9, 77, 42)}}
+
+
+def test_seed_random_easy_cap_is_seeded(tmp_path):
+    solutions = load_labeled_solutions(PRM_FIXTURE)
+    easy = [s.id for s in solutions if not s.has_error]
+
+    def kept_easy(seed: int, name: str) -> list[str]:
+        cfg = seed_config(tmp_path, output_dir=str(tmp_path / name), max_easy_correct=1, easy_cap="random", seed=seed)
+        stats = run_seed(cfg, engine=FakeScriptedEngine(teacher_script(solutions)))
+        assert stats["capped_easy_correct"] == len(easy) - 1
+        return [r["id"] for r in read_rows(tmp_path / name / "train.jsonl") if r["id"] in easy]
+
+    first = kept_easy(0, "a")
+    assert len(first) == 1 and kept_easy(0, "b") == first  # same seed, same choice
+    assert len({kept_easy(seed, f"s{seed}")[0] for seed in range(1, 8)} | set(first)) > 1  # the seed matters
+
+
+def test_one_solution_per_problem_after_a_seeded_shuffle():
+    from critic.records import LabeledSolution
+    from training.seed import one_per_problem
+
+    rows = [LabeledSolution(id=f"{p}-{k}", problem=p, steps=["x"], label0=-1) for p in "abc" for k in range(3)]
+    kept = one_per_problem(rows, seed=42)
+    assert sorted(s.problem for s in kept) == ["a", "b", "c"]
+    assert [s.id for s in one_per_problem(rows, seed=42)] == [s.id for s in kept]
+    assert {tuple(s.id for s in one_per_problem(rows, seed=k)) for k in range(10)} != {tuple(s.id for s in kept)}
+
+
+def test_seed_templates_reach_the_teacher_and_the_sft_examples(tmp_path):
+    solutions = load_labeled_solutions(PRM_FIXTURE)[:3]
+    by_problem = {s.problem: s for s in solutions}
+    (tmp_path / "initial.txt").write_text("P:{problem}\nS:{solution}\nJ:{step_index}")
+    (tmp_path / "deep.txt").write_text("D:{original_critique}\nP:{problem}\nS:{solution}\nJ:{step_index}")
+    (tmp_path / "merge.txt").write_text("M:{example1}\n{original_critique}\n{critique_of_original_critique}")
+    (tmp_path / "ex1.txt").write_text("an example {with braces}")
+    (tmp_path / "critic.txt").write_text("Q {problem}\nA {tagged_response}\n\\boxed{{}}")
+
+    def script(chat, sampling, index):
+        assert len(chat) == 1 and chat[0]["role"] == "user"  # teacher_system_prompt: none
+        user = chat[0]["content"]
+        if user.startswith("M:"):  # the merge echoes the in-depth critique, which ends the template
+            assert user.startswith("M:an example {with braces}\n")
+            return user.rsplit("\n", 2)[-2] + "\n" + user.rsplit("\n", 1)[-1]
+        problem = re.search(r"P:(.*?)\nS:", user, re.S).group(1)
+        step1 = int(re.search(r"J:(\d+)$", user).group(1))
+        expected = dict(steps_to_critique(by_problem[problem]))[step1]
+        return f"checked\n**Judgement**: {_verdict_box(expected)}"
+
+    cfg = seed_config(tmp_path, input=str(tmp_path / "in.jsonl"), teacher_initial_template=str(tmp_path / "initial.txt"),
+                      teacher_deep_template=str(tmp_path / "deep.txt"), merge_examples=[str(tmp_path / "ex1.txt")],
+                      teacher_merge_template=str(tmp_path / "merge.txt"), teacher_system_prompt="none",
+                      critic_template=str(tmp_path / "critic.txt"), critic_system_prompt="none",
+                      critic_step_tagging="contains", batch_size=1)
+    (tmp_path / "in.jsonl").write_text("".join(s.model_dump_json() + "\n" for s in solutions))
+    stats = run_seed(cfg, engine=FakeScriptedEngine(script))
+    assert stats["examples"] == len(solutions)
+    from critic.steps import join_steps
+
+    for row in read_rows(tmp_path / "seed/train.jsonl"):
+        s = next(x for x in solutions if x.id == row["id"])
+        user, assistant = row["messages"]
+        assert user == {"role": "user", "content": f"Q {s.problem}\nA {join_steps(s.steps, 'contains')}\n\\boxed{{}}"}
+        assert parse_critique(assistant["content"], len(s.steps)).first_wrong_step1 == label0_to_step1(s.label0)
+    assert stats["prompts"]["teacher"]["initial"]["sha256"]
+
+
+def test_mc_label_generator_template_system_file_and_rollout_length_reach_the_engine(tmp_path):
+    write_problems(tmp_path / "problems.jsonl", with_eval_duplicate=False)
+    (tmp_path / "gen.txt").write_text("Problem: {problem}")
+    (tmp_path / "system.txt").write_text("Reason step by step; box the answer.\n")
+    engine = FakeScriptedEngine(mc_script())
+    cfg = mc_config(tmp_path, generator_template=str(tmp_path / "gen.txt"), rollout_max_tokens=4096,
+                    generator_system_prompt_file=str(tmp_path / "system.txt"), limit=2)
+    run_mc_labels(cfg, engine=engine)
+    assert all(c[0] == {"role": "system", "content": "Reason step by step; box the answer.\n"} for c in engine.calls)
+    assert all(c[1]["content"].startswith("Problem: What is ") for c in engine.calls)
+    rollout_tokens = {s.max_tokens for c, s in zip(engine.calls, engine.samplings) if c[-1]["content"] != "Step 1:"}
+    assert rollout_tokens == {4096}
+
+
+def test_pipeline_configs_name_the_nearest_key_in_one_line(tmp_path, capsys):
+    from training.cli import main
+
+    bad = tmp_path / "seed.yaml"
+    bad.write_text(f"input: {PRM_FIXTURE}\noutput_dir: {tmp_path / 'o'}\ndeep_sample: 3\n")
+    assert main(["seed", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown key 'deep_sample' (nearest valid key: 'deep_samples')" in err
+    (tmp_path / "t.txt").write_text("no placeholders")
+    assert main(["mc-label", "--output_dir", str(tmp_path / "m"), "--generator_template", str(tmp_path / "t.txt")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs the placeholder {problem}" in err
+
+
+def test_rl_prompts_follow_the_critic_template(tmp_path):
+    from critic.prompts import CriticPrompt
+    from training.rl import build_rl_dataset
+
+    (tmp_path / "critic.txt").write_text("Q {problem}\nA {tagged_response}")
+    solutions = load_labeled_solutions(PRM_FIXTURE)[:2]
+    prompt = CriticPrompt.from_settings(template=tmp_path / "critic.txt", system_prompt="none")
+    dataset = build_rl_dataset(solutions, prompt)
+    assert dataset[0]["prompt"] == prompt.messages(solutions[0].problem, solutions[0].steps)
+    assert [m["role"] for m in dataset[0]["prompt"]] == ["user"]

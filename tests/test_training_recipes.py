@@ -84,16 +84,84 @@ def test_trl_stage_flags_override_the_recipe():
     assert args.output_dir == "elsewhere"
 
 
-def test_unknown_recipe_keys_are_rejected(tmp_path):
+def test_unknown_recipe_keys_and_flags_fail_with_one_line_naming_the_nearest(tmp_path, capsys):
+    from critic.configs import ConfigError
     from training.rl import make_parser
 
     bad = tmp_path / "bad-rl.yaml"
-    bad.write_text((RECIPES_DIR / "cpu-smoke-rl.yaml").read_text() + "no_such_field: 1\n")
-    with pytest.raises(ValueError, match="no_such_field"):
+    bad.write_text((RECIPES_DIR / "cpu-smoke-rl.yaml").read_text() + "lerning_rate: 1.0e-6\n")
+    with pytest.raises(ConfigError, match="unknown key 'lerning_rate' \\(nearest valid key: 'learning_rate'\\)"):
         make_parser().parse_args_and_config(["--config", str(bad)])
+    with pytest.raises(ConfigError, match="unknown flag '--num_generation' \\(nearest valid flag: '--num_generations'"):
+        make_parser().parse_args_and_config(["--config", str(RECIPES_DIR / "cpu-smoke-rl.yaml"), "--num_generation", "2"])
     bad.write_text((RECIPES_DIR / "cpu-smoke-rl.yaml").read_text().replace("first_error, format", "first_error, nope"))
     with pytest.raises(ValueError, match="nope"):
         make_parser().parse_args_and_config(["--config", str(bad)])
+    # through the CLI: exit 2 and exactly one line on stderr
+    typo = tmp_path / "typo-sft.yaml"
+    typo.write_text((RECIPES_DIR / "cpu-smoke-sft.yaml").read_text() + "packng: false\n")
+    assert main(["sft", "--config", str(typo)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown key 'packng' (nearest valid key: 'packing')" in err
+
+
+def test_trl_parser_still_takes_env_and_known_keys(tmp_path, monkeypatch):
+    from training.sft import make_parser
+
+    monkeypatch.delenv("DEEPCRITIC_TEST_ENV", raising=False)
+    recipe = tmp_path / "env-sft.yaml"
+    recipe.write_text((RECIPES_DIR / "cpu-smoke-sft.yaml").read_text() + "env:\n  DEEPCRITIC_TEST_ENV: '1'\n")
+    _, args, _ = make_parser().parse_args_and_config(["--config", str(recipe)])
+    assert args.max_steps == 6
+    import os
+
+    assert os.environ.get("DEEPCRITIC_TEST_ENV") == "1"
+
+
+def test_reference_recipes_carry_the_reference_values(pretend_bf16_gpu):
+    from training.mc_labels import MCLabelConfig
+    from training.seed import SeedConfig
+    from training.sft import make_parser
+
+    seed = SeedConfig.from_yaml(RECIPES_DIR / "qwen2.5-72b-seed.yaml")
+    assert (seed.teacher_context, seed.deep_samples, seed.deep_temperature, seed.max_easy_correct, seed.easy_cap,
+            seed.one_solution_per_problem, seed.merge_max_tokens) == ("whole", 16, 1.0, 250, "random", True, 2048)
+    mc = MCLabelConfig.from_yaml(RECIPES_DIR / "qwen2.5-7b-mc-label.yaml")
+    assert (mc.rollout_max_tokens, mc.rollouts, mc.rollout_temperature, mc.rollout_top_p) == (4096, 8, 0.7, 0.9)
+    _, sft, _ = make_parser().parse_args_and_config(["--config", str(RECIPES_DIR / "qwen2.5-7b-sft.yaml")])
+    assert sft.save_only_model is True
+
+
+def test_vllm_serve_invocations_match_trls_cli():
+    """Every `trl vllm-serve ...` line in the recipes and their README parses with trl's own vllm-serve parser."""
+    import re
+    import shlex
+
+    from trl.scripts.vllm_serve import make_parser
+
+    texts = [(RECIPES_DIR / "README.md").read_text()] + [r.read_text() for r in RECIPES]
+    lines = [m.group(1) for text in texts for m in re.finditer(r"trl vllm-serve ([^&\n]*)", text)]
+    assert lines, "the recipes document a trl vllm-serve command"
+    for line in lines:
+        args = [a for a in shlex.split(line.replace("\\", "")) if a]
+        (script_args, remaining) = make_parser().parse_args_and_config(args, return_remaining_strings=True)
+        assert remaining == [] and script_args.model
+
+
+def test_gpu_extra_pins_a_vllm_that_trl_supports():
+    """pyproject's gpu extra pins vLLM inside the range trl declares for its vllm extra (trl checks it at run time)."""
+    import tomllib
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    gpu = [Requirement(r) for r in project["project"]["optional-dependencies"]["gpu"]]
+    vllm = next(r for r in gpu if r.name == "vllm")
+    pinned = [spec.version for spec in vllm.specifier if spec.operator == "=="]
+    assert len(pinned) == 1, f"pin one vLLM version, got {vllm}"
+    trl_vllm = next(Requirement(r) for r in requires("trl") if r.startswith("vllm") and 'extra == "vllm"' in r)
+    assert trl_vllm.specifier.contains(pinned[0]), f"trl declares {trl_vllm.specifier}, gpu extra pins {pinned[0]}"
 
 
 @pytest.mark.parametrize("recipe", [r for r in RECIPES if stage_of(r) in ("seed", "mc-label")], ids=lambda p: p.name)

@@ -18,6 +18,9 @@ import logging
 import sys
 import typing
 
+from pydantic import ValidationError
+
+from critic.configs import config_error_line
 from training.common import PipelineConfig
 
 _EPILOG = """\
@@ -81,8 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {name: getattr(args, name) for name in config_type.model_fields}
     try:
         cfg = config_type.from_yaml(args.config, **overrides)
-    except ValueError as exc:  # pydantic's ValidationError included: show it as a usage error
-        print(f"deepcritic train {args.stage}: invalid config: {exc}", file=sys.stderr)
+        cfg.check_files()
+    except ValidationError as exc:  # bad values or unknown keys: one line naming the nearest valid key
+        print(f"deepcritic train {args.stage}: invalid config: {config_error_line(exc, config_type)}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # an unreadable config or template file
+        print(f"deepcritic train {args.stage}: invalid config: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
     if args.stage == "mc-label":
         from training.mc_labels import run_mc_labels

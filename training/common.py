@@ -9,9 +9,7 @@ from pathlib import Path
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-import yaml
-from pydantic import BaseModel, ConfigDict
-
+from critic.configs import ConfigError, StrictConfig, read_mapping
 from critic.records import LabeledSolution
 
 logger = logging.getLogger(__name__)
@@ -22,22 +20,21 @@ RECIPES_DIR = PACKAGE_DIR / "recipes"
 Config = TypeVar("Config", bound="PipelineConfig")
 
 
-class PipelineConfig(BaseModel):
-    """Base of the data-pipeline configs (seed synthesis, Monte-Carlo labels): unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid")
+class PipelineConfig(StrictConfig):
+    """Base of the data-pipeline configs (seed synthesis, Monte-Carlo labels): unknown keys are errors
+    (:func:`critic.configs.config_error_line` names the nearest valid key)."""
 
     @classmethod
     def from_yaml(cls: type[Config], path: str | os.PathLike[str] | None, **overrides: object) -> Config:
-        """Load from a YAML mapping (``None`` = defaults only); non-None ``overrides`` win over the file."""
-        values: dict[str, object] = {}
-        if path is not None:
-            loaded = yaml.safe_load(Path(path).read_text())
-            if not isinstance(loaded, dict):
-                raise ValueError(f"{path}: expected a YAML mapping of {cls.__name__} fields")
-            values.update(loaded)
+        """Load from a YAML mapping (``None`` = defaults only); non-None ``overrides`` win over the file.
+        Raises ConfigError for an unreadable file, pydantic's ValidationError for bad values or unknown keys."""
+        values: dict[str, object] = read_mapping(path) if path is not None else {}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls.model_validate(values)
+
+    def check_files(self) -> None:
+        """Read every file the config names besides its data (templates, system prompts) so that a bad one fails
+        before any work, in one line (TemplateError). Configs that name such files override this."""
 
 
 def resolve_path(path: str | os.PathLike[str]) -> Path:
@@ -134,8 +131,14 @@ def model_init_kwargs(model_args: Any, training_args: Any) -> dict[str, Any]:
 
 def train_and_save(trainer: Any, training_args: Any) -> Path:
     """Train, resuming from the given or newest checkpoint in ``output_dir``, then save model + tokenizer and
-    ``trainer_state.json`` (the loss / reward log) there; returns that folder, which the engines load directly."""
+    ``trainer_state.json`` (the loss / reward log) there; returns that folder, which the engines load directly.
+
+    A checkpoint written with ``save_only_model: true`` has no optimizer state: found on a rerun it is refused
+    (ConfigError, one line) instead of half-resumed."""
     checkpoint = training_args.resume_from_checkpoint or last_checkpoint(training_args.output_dir)
+    if checkpoint and not training_args.resume_from_checkpoint and getattr(training_args, "save_only_model", False):
+        raise ConfigError(f"{checkpoint} holds weights only (save_only_model: true) and cannot resume training: move "
+                          "it away to start over, or train on from it with --model_name_or_path")
     if checkpoint:
         logger.info("resuming from %s", checkpoint)
     trainer.train(resume_from_checkpoint=checkpoint)

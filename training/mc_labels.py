@@ -12,6 +12,11 @@ solution, roll out ``rollouts`` continuations and count how many reach the gold 
 * the full solution is not rolled out: its value is its own grade (``rollouts`` if right, 0 if wrong), so a wrong
   solution whose every proper prefix stays high is labelled at its last step.
 
+The generator prompt is our wording, or a ``generator_template`` file (``{problem}``) with a system message given as
+text (``generator_system_prompt``) or read from a file (``generator_system_prompt_file``); the assistant turn is
+prefilled with ``Step 1:`` either way. Reference settings (DeepCritic's ``scripts/run_rollout.sh``): solutions at
+temperature 1.0 with 2048 tokens, rollouts at 0.7 / top-p 0.9 with 4096 tokens (``rollout_max_tokens``).
+
 Problems are deduplicated against every evaluation set found in the data directory (by
 :func:`critic.data.normalize_problem`) before anything is generated; the overlap count goes to ``stats.json``.
 
@@ -31,6 +36,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 
 from critic.engines.base import ChatEngine, Sampling
+from critic.prompts import GeneratorPrompt, load_template
 from critic.records import NO_ERROR, LabeledSolution, Problem
 from training.common import PipelineConfig, process_pending, resolve_path, write_json
 
@@ -55,6 +61,11 @@ class MCLabelConfig(PipelineConfig):
     problems: str = Field("gsm8k-train", description="critic.data dataset name, or a JSONL of problems with answers")
     output_dir: str = Field(description="results.jsonl, labels.jsonl and stats.json go here")
     generator: str = Field("embedded", description="engine spec (critic.engines.get_engine)")
+    generator_template: str | None = Field(None, description="generator template file ({problem}); None = ours")
+    generator_system_prompt: str | None = Field(
+        None, description="generator system message; 'none' = none; None = ours with our wording, none with a template")
+    generator_system_prompt_file: str | None = Field(
+        None, description="file holding the generator system message (instead of generator_system_prompt)")
     limit: int | None = Field(None, ge=1, description="first N problems after decontamination")
     num_solutions: int = Field(8, ge=1, description="solutions sampled per problem")
     solve_temperature: float = Field(1.0, ge=0.0)
@@ -62,7 +73,7 @@ class MCLabelConfig(PipelineConfig):
     rollouts: int = Field(8, ge=1, description="k continuations per step prefix")
     rollout_temperature: float = Field(0.7, ge=0.0)
     rollout_top_p: float = Field(0.9, gt=0.0, le=1.0)
-    rollout_max_tokens: int = Field(512, ge=1)
+    rollout_max_tokens: int = Field(512, ge=1, description="tokens per rollout (reference: 4096)")
     high_min: int = Field(4, ge=1, description="a prefix is 'still right' with at least this many right rollouts")
     low_max: int = Field(0, ge=0, description="a prefix is 'already wrong' with at most this many right rollouts")
     require_mixed: bool = Field(True, description="keep only problems with >= 1 right and >= 1 wrong solution")
@@ -79,7 +90,23 @@ class MCLabelConfig(PipelineConfig):
             raise ValueError(
                 f"need low_max < high_min <= rollouts, got {self.low_max}, {self.high_min}, {self.rollouts}"
             )
+        if self.generator_system_prompt is not None and self.generator_system_prompt_file is not None:
+            raise ValueError("give generator_system_prompt or generator_system_prompt_file, not both")
         return self
+
+    def generator_prompt(self) -> GeneratorPrompt:
+        """The solver prompt (reads the template and system prompt files; one-line error when unusable)."""
+        system = self.generator_system_prompt
+        if self.generator_system_prompt_file is not None:
+            path = resolve_path(self.generator_system_prompt_file)
+            try:
+                system = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                raise ValueError(f"generator system prompt {path}: cannot be read ({type(e).__name__})") from None
+        return GeneratorPrompt(load_template(self.generator_template, "generator"), system)
+
+    def check_files(self) -> None:
+        self.generator_prompt()
 
 
 def first_error_label(
@@ -144,11 +171,11 @@ def eval_problem_keys(names: list[str]) -> tuple[set[str], list[str], list[str]]
     return keys, found, missing
 
 
-def _solve_chat(problem: str, kept_steps: list[str]) -> list[dict[str, str]]:
+def _solve_chat(problem: str, kept_steps: list[str], prompt: GeneratorPrompt | None = None) -> list[dict[str, str]]:
     """The generator prompt continuing after ``kept_steps`` (none = from ``Step 1:``)."""
-    from critic.prompts import refine_prefix, solve_messages
+    from critic.prompts import refine_prefix
 
-    chat = solve_messages(problem)
+    chat = (prompt or GeneratorPrompt()).messages(problem)
     return chat[:-1] + [{"role": "assistant", "content": refine_prefix(kept_steps)}]
 
 
@@ -159,7 +186,8 @@ def _sample_solutions(engine: ChatEngine, problems: list[Problem], cfg: MCLabelC
     sampling = Sampling(
         n=cfg.num_solutions, temperature=cfg.solve_temperature, max_tokens=cfg.solve_max_tokens, seed=cfg.seed
     )
-    chats = [_solve_chat(p.problem, []) for p in problems]
+    prompt = cfg.generator_prompt()
+    chats = [_solve_chat(p.problem, [], prompt) for p in problems]
     outputs = engine.generate(chats, sampling)
     per_problem = []
     for problem, chat, generations in zip(problems, chats, outputs, strict=True):
@@ -197,9 +225,10 @@ def _rollout_counts(engine: ChatEngine, jobs: list[tuple[Problem, list[str]]], c
         seed=cfg.seed,
     )
     counts: list[int] = []
+    prompt = cfg.generator_prompt()
     for start in range(0, len(jobs), cfg.rollout_chunk):
         chunk = jobs[start : start + cfg.rollout_chunk]
-        chats = [_solve_chat(problem.problem, prefix) for problem, prefix in chunk]
+        chats = [_solve_chat(problem.problem, prefix, prompt) for problem, prefix in chunk]
         outputs = engine.generate(chats, sampling)
         for (problem, _), chat, generations in zip(chunk, chats, outputs, strict=True):
             counts.append(sum(grade(chat[-1]["content"] + g, problem.answer or "")[1] for g in generations))
@@ -319,6 +348,7 @@ def build_outputs(out: Path, wanted_ids: set[str], cfg: MCLabelConfig, contamina
         "rule": {"rollouts": cfg.rollouts, "high_min": cfg.high_min, "low_max": cfg.low_max},
         "require_mixed": cfg.require_mixed,
         "contamination": contamination,
+        "prompts": {"generator": cfg.generator_prompt().record()},
     }
     write_json(out / "stats.json", stats)
     return stats

@@ -19,16 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trl import GRPOConfig, ModelConfig, ScriptArguments, TrlParser
+from trl import GRPOConfig, ModelConfig, ScriptArguments
 
 from training.common import load_labeled_solutions, model_init_kwargs, resolve_model_path, train_and_save
 from training.rewards import REWARD_FUNCS
+from training.strict_trl import StrictTrlParser, run_stage
 
 if TYPE_CHECKING:
     from datasets import Dataset
     from transformers import TrainerCallback
     from trl import GRPOTrainer
 
+    from critic.prompts import CriticPrompt
     from critic.records import LabeledSolution
 
 logger = logging.getLogger(__name__)
@@ -47,6 +49,17 @@ class RLScriptArguments(ScriptArguments):
         metadata={"help": f"Rewards, in the order of `reward_weights`; choose from {sorted(REWARD_FUNCS)}."},
     )
     max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N solutions."})
+    prompt_template: str | None = field(
+        default=None,
+        metadata={"help": "Critic template file ({problem}, {tagged_response}; str.format). Default: our wording. "
+                  "Use the template the SFT data was built with."},
+    )
+    system_prompt: str | None = field(
+        default=None, metadata={"help": "Critic system message; 'none' = none (the chat template decides)."}
+    )
+    step_tagging: str = field(
+        default="startswith", metadata={"help": "'Step i: ' prefix rule: startswith (ours) or contains (DeepCritic)."}
+    )
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.reward_funcs if name not in REWARD_FUNCS]
@@ -54,21 +67,23 @@ class RLScriptArguments(ScriptArguments):
             raise ValueError(f"unknown reward_funcs {unknown}; choose from {sorted(REWARD_FUNCS)}")
 
 
-def make_parser() -> TrlParser:
-    return TrlParser((RLScriptArguments, GRPOConfig, ModelConfig))
+def make_parser() -> StrictTrlParser:
+    return StrictTrlParser((RLScriptArguments, GRPOConfig, ModelConfig))
 
 
-def build_rl_dataset(solutions: list["LabeledSolution"]) -> "Dataset":
-    """One GRPO prompt per solution: the critic chat, with ``label0`` and ``num_steps`` for the rewards."""
+def build_rl_dataset(solutions: list["LabeledSolution"], prompt: "CriticPrompt | None" = None) -> "Dataset":
+    """One GRPO prompt per solution: the critic chat (``prompt``, default our wording), with ``label0`` and
+    ``num_steps`` for the rewards."""
     from datasets import Dataset
 
-    from critic.prompts import critic_messages
+    from critic.prompts import CriticPrompt
 
+    build = (prompt or CriticPrompt()).messages
     return Dataset.from_list(
         [
             {
                 "id": s.id,
-                "prompt": critic_messages(s.problem, s.steps),
+                "prompt": build(s.problem, s.steps),
                 "label0": s.label0,
                 "num_steps": len(s.steps),
             }
@@ -98,7 +113,11 @@ def build_trainer(
     solutions = load_labeled_solutions(script_args.dataset_name, script_args.max_train_samples)
     if not solutions:
         raise ValueError(f"{script_args.dataset_name}: no step-labelled solutions")
-    dataset = build_rl_dataset(solutions)
+    from critic.prompts import CriticPrompt
+
+    prompt = CriticPrompt.from_settings("deliberate", script_args.prompt_template, script_args.system_prompt,
+                                        script_args.step_tagging)  # type: ignore[arg-type]
+    dataset = build_rl_dataset(solutions, prompt)
     logger.info("GRPO on %d solutions from %s, model %s", len(dataset), script_args.dataset_name, model_path)
 
     return GRPOTrainer(
@@ -117,6 +136,4 @@ def main(script_args: RLScriptArguments, training_args: GRPOConfig, model_args: 
 
 
 def cli(argv: list[str]) -> int:
-    script_args, training_args, model_args = make_parser().parse_args_and_config(argv)
-    main(script_args, training_args, model_args)
-    return 0
+    return run_stage("rl", make_parser(), main, argv)

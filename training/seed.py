@@ -9,9 +9,17 @@ For each step-labelled solution, for each step up to its first wrong one (the tr
    agrees with the label is kept (:func:`critic.prompts.merge_critique_messages`).
 
 A solution is kept only when every step's merged verdict agrees with the labels; its SFT example is the critic prompt
-(:func:`critic.prompts.critic_messages`) plus the merged critiques rendered by :func:`critic.prompts.format_critique`.
-Balance: all-correct solutions whose initial critiques were already right ("easy") are capped at
-``max_easy_correct`` (the reference kept 250 of ~4.5K), the first ones in input order.
+(:class:`critic.prompts.CriticPrompt`: our wording or ``critic_template``) plus the merged critiques rendered by
+:func:`critic.prompts.format_critique`. Balance: all-correct solutions whose initial critiques were already right
+("easy") are capped at ``max_easy_correct`` (the reference kept 250 of ~4.5K): the first ones in input order
+(``easy_cap: first``, ours) or a seeded random choice (``easy_cap: random``, the reference's).
+
+Reference settings (DeepCritic's ``Critique_Generation`` scripts and ``scripts/run_critique_gen.sh``), each an option
+with our default beside it: the teacher sees the whole solution (``teacher_context: whole``) or, ours, the steps up
+to the judged one (``prefix``); 16 in-depth samples at temperature 1.0 (``deep_samples``, ``deep_temperature``; ours
+4 at ``temperature``); merge with 2048 tokens (``merge_max_tokens``); one solution per problem after a seeded shuffle
+(``one_solution_per_problem``); the teacher prompts from template files (``teacher_*_template``,
+``merge_examples``) and the critic prompt of the SFT examples from ``critic_template`` / ``critic_system_prompt``.
 
 ``keep_disagreeing: true`` also keeps solutions whose teacher verdicts disagree with the labels; their verdict
 lines then follow the labels, not the teacher, so the reasoning may contradict its verdict. It exists only for smoke
@@ -26,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import shutil
 from collections import Counter
 from dataclasses import dataclass, field
@@ -33,10 +42,13 @@ from pathlib import Path
 
 from pydantic import Field
 
+from typing import Literal
+
 from critic.engines.base import ChatEngine, Sampling
+from critic.prompts import CriticPrompt, TeacherContext, TeacherPrompts, load_template
 from critic.records import NO_ERROR, LabeledSolution, StepVerdict
-from critic.steps import label0_to_step1
-from training.common import PipelineConfig, load_labeled_solutions, process_pending, write_json
+from critic.steps import StepTagging, label0_to_step1
+from training.common import PipelineConfig, load_labeled_solutions, process_pending, resolve_path, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -48,15 +60,69 @@ class SeedConfig(PipelineConfig):
     output_dir: str = Field(description="results.jsonl, train.jsonl, dataset/ and stats.json go here")
     teacher: str = Field("embedded", description="engine spec (critic.engines.get_engine)")
     limit: int | None = Field(None, ge=1, description="first N input solutions")
-    deep_samples: int = Field(4, ge=1, description="in-depth re-verifications per step; the first agreeing one is kept")
+    one_solution_per_problem: bool = Field(
+        False, description="keep the first solution of each problem after a seeded shuffle (reference: true)")
+    teacher_context: TeacherContext = Field(
+        "prefix", description="the teacher sees the steps up to the judged one (prefix) or the whole solution "
+                              "(whole, reference)")
+    deep_samples: int = Field(4, ge=1, description="in-depth re-verifications per step; the first agreeing one is "
+                                                   "kept (reference: 16)")
+    deep_temperature: float | None = Field(None, ge=0.0, description="in-depth sampling temperature (None = "
+                                                                     "temperature; reference: 1.0)")
     merge_samples: int = Field(1, ge=1, description="merged critiques per step; the first agreeing one is kept")
     temperature: float = Field(0.7, ge=0.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     max_tokens: int = Field(1024, ge=1, description="per teacher generation")
+    merge_max_tokens: int | None = Field(None, ge=1, description="per merge generation (None = max_tokens; "
+                                                                 "reference: 2048)")
     batch_size: int = Field(32, ge=1, description="solutions per round; each stage is one engine call over their steps")
     max_easy_correct: int | None = Field(None, ge=0, description="cap on all-correct solutions needing no correction")
+    easy_cap: Literal["first", "random"] = Field(
+        "first", description="which easy all-correct solutions the cap keeps: first in input order, or a seeded "
+                             "random choice (reference)")
     keep_disagreeing: bool = Field(False, description="keep rows the teacher got wrong (smoke tests only, see docs)")
-    seed: int | None = Field(0, description="sampling seed (None = unseeded)")
+    seed: int | None = Field(0, description="sampling seed, and of the shuffles (None = unseeded sampling, shuffles "
+                                            "seeded 0)")
+    teacher_initial_template: str | None = Field(None, description="initial-critique template file ({problem}, "
+                                                                   "{solution}, {step_index}); None = ours")
+    teacher_deep_template: str | None = Field(None, description="in-depth template file (also {original_critique})")
+    teacher_merge_template: str | None = Field(
+        None, description="merge template file ({original_critique}, {critique_of_original_critique}, optional "
+                          "{example1} {example2} {problem} {solution} {step_index})")
+    merge_examples: list[str] = Field(default_factory=list, description="files filling {example1}, {example2}")
+    teacher_system_prompt: str | None = Field(None, description="teacher system message; 'none' = none; None = ours "
+                                                                "with our wording, none with a template")
+    critic_template: str | None = Field(None, description="critic template of the SFT examples ({problem}, "
+                                                          "{tagged_response}); None = our wording")
+    critic_system_prompt: str | None = Field(None, description="system message of the SFT examples; 'none' = none")
+    critic_step_tagging: StepTagging = Field("startswith", description="Step i: rule of the SFT examples' critic "
+                                                                       "prompt (contains = DeepCritic's)")
+
+    def teacher_prompts(self) -> TeacherPrompts:
+        """The teacher prompts (loads and checks the templates and example files; TemplateError in one line)."""
+        examples = []
+        for path in self.merge_examples:
+            try:
+                examples.append(resolve_path(path).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError) as e:
+                raise ValueError(f"merge example {path}: cannot be read ({type(e).__name__})") from None
+        return TeacherPrompts(
+            initial=load_template(self.teacher_initial_template, "initial"),
+            deep=load_template(self.teacher_deep_template, "deep"),
+            merge=load_template(self.teacher_merge_template, "merge"),
+            system_prompt=self.teacher_system_prompt,
+            context=self.teacher_context,
+            examples=tuple(examples),
+        )
+
+    def critic_prompt(self) -> CriticPrompt:
+        """The critic prompt of the SFT examples (the trained critic must later be evaluated with the same)."""
+        return CriticPrompt.from_settings("deliberate", self.critic_template, self.critic_system_prompt,
+                                          self.critic_step_tagging)
+
+    def check_files(self) -> None:
+        self.teacher_prompts()
+        self.critic_prompt()
 
 
 @dataclass
@@ -93,40 +159,46 @@ def _pick(texts: list[str], expected: str) -> tuple[str, str | None, int | None]
     return texts[0], verdicts[0], None
 
 
-def critique_solutions(engine: ChatEngine, solutions: list[LabeledSolution], cfg: SeedConfig) -> list[dict]:
+def critique_solutions(engine: ChatEngine, solutions: list[LabeledSolution], cfg: SeedConfig,
+                       prompts: TeacherPrompts | None = None) -> list[dict]:
     """Run the three teacher stages over a batch of solutions; one result row per solution."""
-    from critic.prompts import deep_verification_messages, initial_step_critique_messages, merge_critique_messages
+    prompts = prompts or cfg.teacher_prompts()
+    critic = cfg.critic_prompt()
 
-    def sampling(n: int) -> Sampling:
-        return Sampling(n=n, temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens, seed=cfg.seed)
+    def sampling(n: int, temperature: float | None = None, max_tokens: int | None = None) -> Sampling:
+        return Sampling(n=n, temperature=cfg.temperature if temperature is None else temperature, top_p=cfg.top_p,
+                        max_tokens=max_tokens or cfg.max_tokens, seed=cfg.seed)
 
     work = [StepWork(s, step1, expected) for s in solutions for step1, expected in steps_to_critique(s)]
 
-    chats = [initial_step_critique_messages(w.solution.problem, w.solution.steps, w.step1) for w in work]
+    chats = [prompts.initial_messages(w.solution.problem, w.solution.steps, w.step1) for w in work]
     for w, outputs in zip(work, engine.generate(chats, sampling(1)), strict=True):
         w.initial, w.initial_verdict, _ = _pick([str(o) for o in outputs], w.expected)
 
-    chats = [deep_verification_messages(w.solution.problem, w.solution.steps, w.step1, w.initial) for w in work]
-    for w, outputs in zip(work, engine.generate(chats, sampling(cfg.deep_samples)), strict=True):
+    chats = [prompts.deep_messages(w.solution.problem, w.solution.steps, w.step1, w.initial) for w in work]
+    deep = sampling(cfg.deep_samples, cfg.deep_temperature)
+    for w, outputs in zip(work, engine.generate(chats, deep), strict=True):
         w.deep, w.deep_verdict, w.deep_agreeing_sample = _pick([str(o) for o in outputs], w.expected)
 
     # Merging is only worth it for solutions whose every step found an agreeing deep critique.
     failed_deep = {w.solution.id for w in work if w.deep_agreeing_sample is None}
     to_merge = [w for w in work if cfg.keep_disagreeing or w.solution.id not in failed_deep]
     chats = [
-        merge_critique_messages(w.solution.problem, w.solution.steps, w.step1, w.initial, w.deep) for w in to_merge
+        prompts.merge_messages(w.solution.problem, w.solution.steps, w.step1, w.initial, w.deep) for w in to_merge
     ]
     if chats:
-        for w, outputs in zip(to_merge, engine.generate(chats, sampling(cfg.merge_samples)), strict=True):
+        merge = sampling(cfg.merge_samples, max_tokens=cfg.merge_max_tokens)
+        for w, outputs in zip(to_merge, engine.generate(chats, merge), strict=True):
             w.merged, w.merged_verdict, _ = _pick([str(o) for o in outputs], w.expected)
 
     by_solution: dict[str, list[StepWork]] = {}
     for w in work:
         by_solution.setdefault(w.solution.id, []).append(w)
-    return [_result_row(s, by_solution[s.id], s.id in failed_deep, cfg) for s in solutions]
+    return [_result_row(s, by_solution[s.id], s.id in failed_deep, cfg, critic) for s in solutions]
 
 
-def _result_row(solution: LabeledSolution, steps: list[StepWork], failed_deep: bool, cfg: SeedConfig) -> dict:
+def _result_row(solution: LabeledSolution, steps: list[StepWork], failed_deep: bool, cfg: SeedConfig,
+                critic: CriticPrompt) -> dict:
     agreed = not failed_deep and all(w.merged_verdict == w.expected for w in steps)
     if agreed:
         reason = "agreed"
@@ -159,24 +231,43 @@ def _result_row(solution: LabeledSolution, steps: list[StepWork], failed_deep: b
         "messages": None,
     }
     if row["kept"]:
-        row["messages"] = sft_messages(solution, [w.merged for w in steps])
+        row["messages"] = sft_messages(solution, [w.merged for w in steps], critic)
     return row
 
 
-def sft_messages(solution: LabeledSolution, step_critiques: list[str]) -> list[dict[str, str]]:
+def sft_messages(solution: LabeledSolution, step_critiques: list[str],
+                 prompt: CriticPrompt | None = None) -> list[dict[str, str]]:
     """One SFT example: the critic prompt, then the critique of steps 1..first wrong in the trained format.
 
     ``step_critiques[i]`` is the reasoning about step i+1 (a judgement line in it is replaced); the verdicts come from
     the label (equal to the teacher's for every row seed synthesis keeps, unless ``keep_disagreeing``).
     """
-    from critic.prompts import critic_messages, format_critique
+    from critic.prompts import format_critique
 
     expected = steps_to_critique(solution)
     if len(step_critiques) != len(expected):
         raise ValueError(f"{solution.id}: {len(step_critiques)} step critiques for {len(expected)} critiqued steps")
     verdicts = [StepVerdict(step1=i, verdict=v, text=t) for (i, v), t in zip(expected, step_critiques)]
     critique = format_critique(verdicts, label0_to_step1(solution.label0))
-    return critic_messages(solution.problem, solution.steps) + [{"role": "assistant", "content": critique}]
+    chat = (prompt or CriticPrompt()).messages(solution.problem, solution.steps)
+    return chat + [{"role": "assistant", "content": critique}]
+
+
+def _rng(seed: int | None) -> random.Random:
+    return random.Random(0 if seed is None else seed)
+
+
+def one_per_problem(solutions: list[LabeledSolution], seed: int | None) -> list[LabeledSolution]:
+    """A seeded shuffle, then the first solution of each problem (by exact problem text), in shuffled order."""
+    shuffled = list(solutions)
+    _rng(seed).shuffle(shuffled)
+    seen: set[str] = set()
+    kept = []
+    for s in shuffled:
+        if s.problem not in seen:
+            seen.add(s.problem)
+            kept.append(s)
+    return kept
 
 
 def run_seed(cfg: SeedConfig, engine: ChatEngine | None = None) -> dict:
@@ -184,9 +275,12 @@ def run_seed(cfg: SeedConfig, engine: ChatEngine | None = None) -> dict:
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.jsonl"
-    solutions = load_labeled_solutions(cfg.input, cfg.limit)
-    process_pending(solutions, results_path, cfg.batch_size, lambda eng, batch: critique_solutions(eng, batch, cfg),
-                    engine, cfg.teacher, "seed")
+    prompts = cfg.teacher_prompts()
+    solutions = load_labeled_solutions(cfg.input, None if cfg.one_solution_per_problem else cfg.limit)
+    if cfg.one_solution_per_problem:
+        solutions = one_per_problem(solutions, cfg.seed)[: cfg.limit]
+    process_pending(solutions, results_path, cfg.batch_size,
+                    lambda eng, batch: critique_solutions(eng, batch, cfg, prompts), engine, cfg.teacher, "seed")
     return build_dataset(out, [s.id for s in solutions], cfg)
 
 
@@ -201,15 +295,15 @@ def build_dataset(out: Path, ordered_ids: list[str], cfg: SeedConfig) -> dict:
         results.setdefault(row["id"], row)
     rows = [results[i] for i in ordered_ids if i in results]
 
-    examples, easy_kept, capped = [], 0, 0
+    easy = [row["id"] for row in rows if row["kept"] and row["label0"] == NO_ERROR and not row["needed_correction"]]
+    if cfg.easy_cap == "random":
+        _rng(cfg.seed).shuffle(easy)
+    allowed_easy = set(easy if cfg.max_easy_correct is None else easy[: cfg.max_easy_correct])
+    capped_ids = set(easy) - allowed_easy
+    examples, capped = [], len(capped_ids)
     for row in rows:
-        if not row["kept"]:
+        if not row["kept"] or row["id"] in capped_ids:
             continue
-        if row["label0"] == NO_ERROR and not row["needed_correction"]:
-            if cfg.max_easy_correct is not None and easy_kept >= cfg.max_easy_correct:
-                capped += 1
-                continue
-            easy_kept += 1
         examples.append(
             {
                 "id": row["id"],
@@ -245,6 +339,8 @@ def build_dataset(out: Path, ordered_ids: list[str], cfg: SeedConfig) -> dict:
         "steps_critiqued": sum(len(row["steps"]) for row in rows),
         "keep_disagreeing": cfg.keep_disagreeing,
         "max_easy_correct": cfg.max_easy_correct,
+        "easy_cap": cfg.easy_cap,
+        "prompts": {"teacher": cfg.teacher_prompts().record(), "critic": cfg.critic_prompt().record()},
     }
     write_json(out / "stats.json", stats)
     return stats

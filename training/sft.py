@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trl import ModelConfig, ScriptArguments, SFTConfig, TrlParser
+from trl import ModelConfig, ScriptArguments, SFTConfig
 
 from training.common import model_init_kwargs, resolve_model_path, resolve_path, train_and_save
+from training.strict_trl import StrictTrlParser, run_stage
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -47,8 +48,8 @@ class SFTScriptArguments(ScriptArguments):
     max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N rows."})
 
 
-def make_parser() -> TrlParser:
-    return TrlParser((SFTScriptArguments, SFTConfig, ModelConfig))
+def make_parser() -> StrictTrlParser:
+    return StrictTrlParser((SFTScriptArguments, SFTConfig, ModelConfig))
 
 
 def load_messages_dataset(name: str, split: str = "train") -> "Dataset":
@@ -132,6 +133,4 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
 
 
 def cli(argv: list[str]) -> int:
-    script_args, training_args, model_args = make_parser().parse_args_and_config(argv)
-    main(script_args, training_args, model_args)
-    return 0
+    return run_stage("sft", make_parser(), main, argv)

@@ -19,6 +19,7 @@ class FakeScriptedEngine:
     def __init__(self, script: Script | Sequence[str], name: str = "fake:scripted") -> None:
         self.name = name
         self.calls: list[Chat] = []  # every chat seen, in order, for assertions
+        self.samplings: list[Sampling] = []  # the sampling each chat came with (same order as ``calls``)
         if callable(script):
             self._script = script
         else:
@@ -30,6 +31,7 @@ class FakeScriptedEngine:
     def _one(self, chat: Chat, sampling: Sampling) -> list[Generation]:
         index = len(self.calls)
         self.calls.append(chat)
+        self.samplings.append(sampling)
         out = []
         for _ in range(sampling.n):
             text = self._script(chat, sampling, index)
