@@ -103,6 +103,9 @@ def _convert(cache: str) -> float:
     return time.perf_counter() - started
 
 
+SERVER_START_TIMEOUT_S = 900  # a wedged server must not hang the benchmark (a normal start here takes ~40 s)
+
+
 def _with_server(cache: str) -> dict:
     """Start a vLLM OpenAI-compatible server (timed to healthy + first answer), measure through the client."""
     import httpx
@@ -119,10 +122,13 @@ def _with_server(cache: str) -> dict:
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
                               start_new_session=True)  # fmt: skip
     base_url = f"http://127.0.0.1:{port}"
+    deadline = started + SERVER_START_TIMEOUT_S
     try:
         while True:
             if server.poll() is not None:
                 raise RuntimeError(f"vLLM server exited with {server.returncode}")
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"vLLM server not healthy after {SERVER_START_TIMEOUT_S} s")
             try:
                 if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
                     break
