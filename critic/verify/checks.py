@@ -1,0 +1,421 @@
+"""Claims a step states, and their exact checks.
+
+From a step's text we extract equality chains (``16 - 3 - 4 = 9``, ``$2 \\times 9 = \\$18$``,
+``\\frac{1}{2}+\\frac{1}{3}=\\frac{5}{6}``, ``\\sqrt{8} = 2\\sqrt{2}``, ``<<2*9=18>>``, ``20% of 50 = 10``) and
+simple one-unknown linear equations with their stated solution (``6x = 180`` ... ``x = 30``), evaluate both sides
+exactly, and compare.
+
+A claim is ``wrong`` only for a definite contradiction. Whatever the text leaves open is not a contradiction: an
+expression cut by words or units, rounding the text admits (``10/3 = 3.33``, ``≈``, "about"), a bare
+"1 hour = 60 minutes", a percentage that reads either way, an unknown we cannot bind (:mod:`critic.verify.guards`).
+A step is ``ok`` when at least one claim was checked and every claim checked out, ``unchecked`` otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+
+from critic.records import Evidence, StepCheck
+from critic.verify import guards
+from critic.verify.exact import Lin
+from critic.verify.tokens import MATHY, MAX_TEXT_CHARS, Token, tokenize
+from critic.verify.values import (
+    Evaluated,
+    Unreadable,
+    difference,
+    evaluate,
+    format_value,
+    read,
+    rounding_error,
+    to_float,
+)
+
+STEP_DEADLINE_S = 0.5  # cooperative bound per step; real steps take a few milliseconds
+MAX_CLAIMS_PER_STEP = 200
+
+
+@dataclass
+class _Claim:
+    status: str  # "ok" | "wrong" | "unsure"
+    evidence: Evidence | None
+
+
+@dataclass
+class _Equation:
+    var: str
+    value: Fraction
+    text: str
+    assignment: bool  # "x = 30" (the bare unknown on one side) rather than "6x = 180"
+    decimals: int  # digits after the point of an assigned literal, for rounding tolerance
+
+
+def check_step(text: str, step1: int = 1, symbolic: bool = True) -> StepCheck:
+    """Check one step's stated arithmetic. Never raises on any string; bounded time in this process.
+
+    ``symbolic=False`` skips everything that needs SymPy (irrational values): the pure-rational fast path."""
+    if not isinstance(text, str) or len(text) > MAX_TEXT_CHARS:
+        return StepCheck(step1=step1, verdict="unchecked")
+    try:
+        return _check_text(text, step1, symbolic)
+    except (ArithmeticError, ValueError, TypeError, RecursionError, AttributeError):
+        # every size is bounded and every operation guarded; should an unforeseen input still trip one, the
+        # step is simply not checked - a checker must never take its caller down
+        return StepCheck(step1=step1, verdict="unchecked")
+
+
+def _check_text(text: str, step1: int, symbolic: bool) -> StepCheck:
+    deadline = time.monotonic() + STEP_DEADLINE_S
+    toks = guards.strip_units(tokenize(text))
+    approx_step = any(t.kind == "WORD" and t.words[0] in guards.ROUNDING_WORDS for t in toks)
+    claims: list[_Claim] = []
+    equations: list[_Equation] = []
+    statements: list[_Statement] = []
+    for chain in _chains(toks):
+        if time.monotonic() > deadline or len(claims) >= MAX_CLAIMS_PER_STEP:
+            claims.append(_Claim("unsure", None))
+            break
+        statement = _check_chain(text, toks, chain, approx_step, claims, equations, symbolic)
+        if statement is not None:
+            statements.append(statement)
+    _check_restatements(text, statements, approx_step, claims)
+    if len({t.text for t in toks if t.kind == "VAR"}) == 1:  # several unknowns: a system, leave it alone
+        claims.extend(_check_equations(equations))
+    evidence = [c.evidence for c in claims if c.evidence is not None]
+    statuses = {c.status for c in claims}
+    if "wrong" in statuses:
+        verdict = "wrong"
+    elif statuses == {"ok"}:
+        verdict = "ok"
+    else:
+        verdict = "unchecked"
+    return StepCheck(step1=step1, verdict=verdict, evidence=evidence)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Chains: E0 (=|≈) E1 (=|≈) E2 ... over runs of expression tokens
+
+
+@dataclass
+class _Chain:
+    runs: list[list[Token]]
+    links: list[Token]  # EQ or APPROX between runs[i] and runs[i+1]
+    before: int  # index in toks of the token before runs[0] (-1: none)
+    after: int  # index in toks of the token after the last run (len(toks): none)
+    index: int = 0  # position among the step's chains
+
+
+def _chains(toks: list[Token]) -> list[_Chain]:
+    chains: list[_Chain] = []
+    runs: list[list[Token]] = [[]]
+    links: list[Token] = []
+    before = -1
+    k = 0
+    n = len(toks)
+    while k < n:
+        t = toks[k]
+        if t.kind in MATHY:
+            runs[-1].append(t)
+        elif t.kind in ("EQ", "APPROX"):
+            links.append(t)
+            runs.append([])
+        elif t.kind in ("BREAK", "DELIM", "AMP") and _continues_chain(toks, k, runs, links):
+            pass
+        else:
+            if links:
+                chains.append(_Chain(runs, links, before, k))
+            runs, links, before = [[]], [], k
+        k += 1
+    if links:
+        chains.append(_Chain(runs, links, before, n))
+    for i, chain in enumerate(chains):
+        chain.index = i
+    return chains
+
+
+def _continues_chain(toks: list[Token], k: int, runs: list[list[Token]], links: list[Token]) -> bool:
+    """A line break or math delimiter inside a chain: ``a &= b \\\\ &= c``, ``$3+4$ = $7$``."""
+    if not runs[-1] and links:  # right after "=": "= $7$", "=\n 7"
+        return True
+    j = k + 1
+    while j < len(toks) and toks[j].kind in ("BREAK", "DELIM", "AMP"):
+        j += 1
+    return j < len(toks) and toks[j].kind in ("EQ", "APPROX") and bool(runs[-1])
+
+
+def _trim_unmatched(run: list[Token], first: bool, last: bool) -> list[Token] | None:
+    """Drop a leading "(" that opens before the chain / stop at a ")" that closes after it; None if unbalanced."""
+    if first:
+        depth_needed = 0
+        bal = 0
+        for t in run:
+            bal += (t.kind == "LP") - (t.kind == "RP")
+        lead = 0
+        while lead < len(run) and run[lead].kind == "LP":
+            lead += 1
+        if bal > 0:
+            if bal > lead:
+                return None
+            depth_needed = bal
+            run = run[depth_needed:]
+    if last:
+        open_at: list[int] = []
+        for idx, t in enumerate(run):
+            if t.kind == "LP":
+                open_at.append(idx)
+            elif t.kind == "RP":
+                if not open_at:
+                    return run[:idx]  # closes a parenthesis opened before the chain: "(so 3 + 4 = 7)"
+                open_at.pop()
+        if open_at and run[open_at[0]].space_before:
+            return run[:open_at[0]]  # a remark after the value: "= $0.20 (20 cents)"
+    return run
+
+
+def _evaluate_both(run: list[Token], symbolic: bool) -> tuple[Evaluated, Evaluated | None] | None:
+    """Evaluate with % meaning /100, and - when the run has a % - also with % ignored ("0.2*100 = 20%")."""
+    try:
+        tree = read(run)
+        scaled = evaluate(run, True, symbolic, tree)
+    except Unreadable:
+        return None
+    if not scaled.has_percent:
+        return scaled, None
+    try:
+        return scaled, evaluate(run, False, symbolic, tree)
+    except Unreadable:
+        return scaled, None
+
+
+@dataclass
+class _Statement:
+    """``Total earnings = <expression>``: a named quantity given one value (for :func:`_check_restatements`)."""
+
+    label: tuple[str, ...]
+    run: list[Token]
+    value: tuple[Evaluated, Evaluated | None]
+    text: str
+    index: int  # which chain of the step
+
+
+def _check_chain(text: str, toks: list[Token], chain: _Chain, approx_step: bool, claims: list[_Claim],
+                 equations: list[_Equation], symbolic: bool) -> _Statement | None:
+    runs = list(chain.runs)
+    last = len(runs) - 1
+    values: list[tuple[Evaluated, Evaluated | None] | None] = []
+    for idx, run in enumerate(runs):
+        run = _trim_unmatched(run, first=idx == 0, last=idx == last) if run else run
+        if not run:
+            values.append(None)
+            runs[idx] = []
+            continue
+        runs[idx] = run
+        if idx == 0 and not guards.clean_left(text, toks, chain.before, run):
+            values.append(None)
+            continue
+        if idx == last and not guards.clean_right(text, toks, chain.after, run):
+            values.append(None)
+            continue
+        if guards.mixed_units(run):
+            values.append(None)
+            continue
+        values.append(_evaluate_both(run, symbolic))
+    approx_chain = guards.near_approx_word(toks, chain.before, chain.after)
+    doubt = guards.near_doubt(toks, chain.before, chain.after)
+    ends_agree = _ends_agree(values)
+    single_link = len(chain.links) == 1
+    for idx, link in enumerate(chain.links):
+        lv, rv = values[idx], values[idx + 1]
+        if lv is None or rv is None:
+            continue
+        lrun, rrun = runs[idx], runs[idx + 1]
+        claim_text = text[lrun[0].start:rrun[-1].end].strip()
+        if lv[0].unknowns or rv[0].unknowns:
+            if doubt:
+                continue
+            if single_link or (idx == 0 and len(lrun) == 1 and lrun[0].kind == "VAR"):
+                _collect_equation(claim_text, lrun, rrun, lv[0], rv[0], equations)
+            continue
+        if _running_total(lv[0], rrun):
+            claims.append(_Claim("unsure", None))
+            continue
+        if ends_agree and lv[0].value != rv[0].value:
+            # "5!/2! = (5*4*3)/(2*1) = 60": the chain's result is right, a rewrite in the middle is sloppy
+            claims.append(_Claim("unsure", None))
+            continue
+        approx = "near" if link.kind == "APPROX" or approx_chain else "step" if approx_step else ""
+        _compare(text, claim_text, lrun, rrun, lv, rv, approx, claims, doubt)
+    if len(runs) == 2 and not runs[0] and values[1] is not None and chain.links[0].kind == "EQ" \
+            and not approx_chain and not doubt and not any(t.kind == "VAR" for t in runs[1]):
+        named = guards.statement_label(toks, chain.before)
+        if named is not None:
+            label, start = named
+            return _Statement(label, runs[1], values[1], text[start:runs[1][-1].end], chain.index)
+    return None
+
+
+def _check_restatements(text: str, statements: list[_Statement], approx_step: bool, claims: list[_Claim]) -> None:
+    """``Total = 80 + 220 + 23`` then ``Total = 323``: a chain split over two statements. Only the plain pattern
+    is read - the same name in consecutive chains, first a computation, then a bare value - so a name reused for
+    another quantity ("probability = 1/6 ... probability = 5/6") is not mistaken for a contradiction."""
+    for prev, st in zip(statements, statements[1:]):
+        if st.label != prev.label or st.index != prev.index + 1:
+            continue
+        if prev.value[0].bare_literal is not None or st.value[0].bare_literal is None:
+            continue
+        _compare(text, f"{prev.text} ... {st.text}", prev.run, st.run, prev.value, st.value,
+                 "step" if approx_step else "", claims)
+
+
+def _ends_agree(values: list) -> bool:
+    """The first and last evaluated expressions of a chain (at least three) have the same exact value."""
+    known = [v[0].value for v in values if v is not None]
+    return len(known) >= 3 and isinstance(known[0], Fraction) and known[0] == known[-1]
+
+
+def _running_total(left: Evaluated, rrun: list[Token]) -> bool:
+    """``2 \times 24 = 48 + 2 = 50``: the right side restates the left's value and keeps computing."""
+    rest = [t for t in rrun[1:] if t.kind not in ("DEG", "PCT")]
+    return (len(rest) >= 2 and rrun[0].kind == "NUM" and rest[0].kind == "OP" and rest[0].op in "+-*/"
+            and isinstance(left.value, Fraction) and rrun[0].value == left.value)
+
+
+def _compare(text: str, claim_text: str, lrun: list[Token], rrun: list[Token], lv: tuple, rv: tuple, approx: str,
+             claims: list[_Claim], doubt: bool = False) -> None:
+    """Compare two evaluated sides; ``doubt``: the text around questions or negates the claim."""
+    left, left_alt = lv
+    right, right_alt = rv
+    # which side is the computation and which the stated result: the stated side is a bare literal if one is
+    if left.bare_literal is not None and right.bare_literal is None:
+        computed, stated, stated_run = right, left, lrun
+    else:
+        computed, stated, stated_run = left, right, rrun
+    modes = [(left, right, True)]
+    if left_alt is not None or right_alt is not None:
+        modes.append((left_alt or left, right_alt or right, False))
+    stated_text = text[stated_run[0].start:stated_run[-1].end]
+    results = [_compare_values(a, b, approx, lrun, rrun, scale) for a, b, scale in modes]
+    if "ok" in results:
+        status = "ok"
+        computed_value = modes[results.index("ok")][0 if computed is left else 1].value
+    else:
+        status = "unsure" if "unsure" in results or doubt else "wrong"
+        computed_value = computed.value
+    if status == "unsure":
+        claims.append(_Claim("unsure", None))
+        return
+    claims.append(_Claim(status, Evidence(claim=claim_text, expected=format_value(computed_value),
+                                          stated=stated_text, ok=status == "ok")))
+
+
+def _compare_values(a: Evaluated, b: Evaluated, approx: str, lrun: list[Token], rrun: list[Token],
+                    percent_scale: bool) -> str:
+    """``approx``: "near" (≈ or "about" at the claim), "step" (rounding mentioned in the step) or "".
+    A contradiction must hold under every reading of the sides (``3(4)`` as 12 and as 7)."""
+    result = _compare_reading(a, b, approx, lrun, rrun, percent_scale)
+    if result == "wrong" and (a.alternative is not None or b.alternative is not None):
+        if _compare_reading(a.alternative or a, b.alternative or b, approx, lrun, rrun, percent_scale) != "wrong":
+            return "unsure"
+    return result
+
+
+def _compare_reading(a: Evaluated, b: Evaluated, approx: str, lrun: list[Token], rrun: list[Token],
+                     percent_scale: bool) -> str:
+    x, y = a.value, b.value
+    equal, diff = difference(x, y)
+    if equal:
+        return "ok"
+    exact = isinstance(x, Fraction) and isinstance(y, Fraction)
+    fx, fy = to_float(x), to_float(y)
+    mag = max(abs(fx), abs(fy))
+    if math.isinf(mag) or math.isnan(mag) or math.isnan(diff) or math.isinf(diff):
+        return "unsure"  # beyond float range: only exact equality is informative
+    if a.bare_literal is not None and b.bare_literal is not None:
+        return "unsure"  # "1 hour = 60 minutes", "Day 1 = 5": a label or a unit conversion, not arithmetic
+    if approx:
+        # "≈", "about", "rounded": the stated literal may be off by less than one unit of its last non-zero digit
+        lit = b.bare_literal or a.bare_literal
+        if lit is None:
+            return "unsure"
+        computed = a if lit is b.bare_literal else b
+        if diff < guards.last_digit_unit(lit.text) or computed.irrational:
+            return "unsure"
+        if approx == "near" and diff <= 0.02 * mag:
+            return "unsure"  # an approximation a few digits off is sloppy, not a contradiction
+        return "wrong"
+    if exact and x == -y:
+        return "unsure"  # "3500 - 4000 = 500": a difference stated as its size
+    if exact and x and y and (x / y in guards.CONVERSION_FACTORS or y / x in guards.CONVERSION_FACTORS):
+        return "unsure"  # "900 - 100 = $8": cents to dollars, minutes to hours - a unit changed silently
+    for side, other in ((b, a), (a, b)):
+        lit = side.bare_literal
+        if lit is None:
+            continue
+        representable = isinstance(other.value, Fraction) and (other.value * 10 ** lit.decimals).denominator == 1
+        if diff < 10.0 ** -lit.decimals and not representable:
+            return "unsure"  # the stated value is the true one rounded (or truncated) to the decimals shown
+    if a.irrational != b.irrational and diff <= 0.01 * mag:
+        return "unsure"  # an irrational value next to a rational approximation of it
+    # inputs that are themselves rounded (0.33 for 1/3, 3.14 for pi) carry their error into the result
+    if diff <= (rounding_error(lrun, a.tree, percent_scale) + rounding_error(rrun, b.tree, percent_scale)) * 1.000001:
+        return "unsure"
+    return "wrong"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One-unknown linear equations within a step
+
+
+def _collect_equation(claim_text: str, lrun: list[Token], rrun: list[Token], left: Evaluated, right: Evaluated,
+                      equations: list[_Equation]) -> None:
+    lx, rx = left.value, right.value
+    if not isinstance(lx, (Fraction, Lin)) or not isinstance(rx, (Fraction, Lin)) \
+            or not (isinstance(lx, Lin) or isinstance(rx, Lin)):
+        return  # inexact, or the unknown cancelled ("8y - 8 - 8y = -3": a contradiction the text may intend)
+    var = (lx if isinstance(lx, Lin) else rx).var
+    if isinstance(lx, Lin) and isinstance(rx, Lin) and lx.var != rx.var:
+        return
+    la, lb = (lx.a, lx.b) if isinstance(lx, Lin) else (Fraction(0), lx)
+    ra, rb = (rx.a, rx.b) if isinstance(rx, Lin) else (Fraction(0), rx)
+    if la == ra:
+        return  # an identity, or a contradiction for every value: hypothetical or a case split, not checkable
+    value = (rb - lb) / (la - ra)
+    bare_var = [len(r) == 1 and r[0].kind == "VAR" for r in (lrun, rrun)]
+    assignment = bare_var[0] != bare_var[1]
+    decimals = 0
+    if assignment:
+        other = right if bare_var[0] else left
+        if other.bare_literal is not None:
+            decimals = other.bare_literal.decimals
+    equations.append(_Equation(var, value, claim_text, assignment, decimals))
+
+
+def _check_equations(equations: list[_Equation]) -> list[_Claim]:
+    claims: list[_Claim] = []
+    for var in dict.fromkeys(e.var for e in equations):
+        solved = [e for e in equations if e.var == var and not e.assignment]
+        assigned = [e for e in equations if e.var == var and e.assignment]
+        if not solved or not assigned:
+            continue
+        solutions = {e.value for e in solved}
+        if len(solutions) != 1 or len({e.value for e in assigned}) != 1:
+            claims.append(_Claim("unsure", None))  # several cases or unknowns reused: cannot bind
+            continue
+        (solution,) = solutions
+        source = "; ".join(e.text for e in solved[:3])
+        for e in assigned:
+            if e.value == solution:
+                status = "ok"
+            elif e.decimals and abs(e.value - solution) < Fraction(1, 10 ** e.decimals):
+                status = "unsure"
+            else:
+                status = "wrong"
+            if status == "unsure":
+                claims.append(_Claim("unsure", None))
+                continue
+            claims.append(_Claim(status, Evidence(claim=f"{e.text} (from {source})",
+                                                  expected=f"{var} = {format_value(solution)}",
+                                                  stated=f"{var} = {format_value(e.value)}", ok=status == "ok")))
+    return claims
