@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from critic.records import Evidence, StepCheck
-from critic.verify import guards
+from critic.verify import algebra, guards
 from critic.verify.exact import Lin
+from critic.verify.parse import Neg, Node, Var, free_vars
 from critic.verify.tokens import MATHY, MAX_TEXT_CHARS, Token, tokenize
 from critic.verify.values import (
     Evaluated,
@@ -174,10 +175,9 @@ def _trim_unmatched(run: list[Token], first: bool, last: bool) -> list[Token] | 
     return run
 
 
-def _evaluate_both(run: list[Token], symbolic: bool) -> tuple[Evaluated, Evaluated | None] | None:
+def _evaluate_both(run: list[Token], symbolic: bool, tree: Node) -> tuple[Evaluated, Evaluated | None] | None:
     """Evaluate with % meaning /100, and - when the run has a % - also with % ignored ("0.2*100 = 20%")."""
     try:
-        tree = read(run)
         scaled = evaluate(run, True, symbolic, tree)
     except Unreadable:
         return None
@@ -204,34 +204,42 @@ def _check_chain(text: str, toks: list[Token], chain: _Chain, approx_step: bool,
                  equations: list[_Equation], symbolic: bool) -> _Statement | None:
     runs = list(chain.runs)
     last = len(runs) - 1
+    trees: list[Node | None] = []
     values: list[tuple[Evaluated, Evaluated | None] | None] = []
+    first_cut = False  # the first expression continues to the left of what we can read
     for idx, run in enumerate(runs):
         run = _trim_unmatched(run, first=idx == 0, last=idx == last) if run else run
-        if not run:
-            values.append(None)
-            runs[idx] = []
-            continue
-        runs[idx] = run
-        if idx == 0 and not guards.clean_left(text, toks, chain.before, run):
-            values.append(None)
-            continue
-        if idx == last and not guards.clean_right(text, toks, chain.after, run):
-            values.append(None)
-            continue
-        if guards.mixed_units(run):
-            values.append(None)
-            continue
-        values.append(_evaluate_both(run, symbolic))
+        runs[idx] = run or []
+        tree = None
+        if idx == 0 and run and not guards.clean_left(text, toks, chain.before, run):
+            first_cut = True
+        elif run and (idx != last or guards.clean_right(text, toks, chain.after, run)) \
+                and not guards.mixed_units(run):
+            try:
+                tree = read(run)
+            except Unreadable:
+                pass
+        trees.append(tree)
+        values.append(_evaluate_both(run, symbolic, tree) if tree is not None else None)
     approx_chain = guards.near_approx_word(toks, chain.before, chain.after)
-    doubt = guards.near_doubt(toks, chain.before, chain.after)
-    ends_agree = _ends_agree(values)
+    doubt = guards.doubted(toks, chain.before, chain.after)
+    # "5!/2! = (5*4*3)/(2*1) = 60": when the chain's first and last values agree, a rewrite in the middle that does
+    # not is sloppy, not wrong; when the first expression is cut ("3/4 of a skein * 364 = 364 / 4 = 273") they may
+    ends_agree = _ends_agree(values) or (first_cut and len(runs) >= 3)
     single_link = len(chain.links) == 1
     for idx, link in enumerate(chain.links):
+        lrun, rrun = runs[idx], runs[idx + 1]
+        if trees[idx] is None or trees[idx + 1] is None:
+            continue
+        claim_text = text[lrun[0].start:rrun[-1].end].strip()
         lv, rv = values[idx], values[idx + 1]
+        lvars, rvars = free_vars(trees[idx]), free_vars(trees[idx + 1])
+        if lvars and rvars and len(runs) >= 3 and symbolic and link.kind == "EQ" and not doubt \
+                and not _bare_unknown(trees[idx]) and not _bare_unknown(trees[idx + 1]):
+            _check_identity(claim_text, trees[idx], trees[idx + 1], text[rrun[0].start:rrun[-1].end], claims)
+            continue
         if lv is None or rv is None:
             continue
-        lrun, rrun = runs[idx], runs[idx + 1]
-        claim_text = text[lrun[0].start:rrun[-1].end].strip()
         if lv[0].unknowns or rv[0].unknowns:
             if doubt:
                 continue
@@ -242,11 +250,16 @@ def _check_chain(text: str, toks: list[Token], chain: _Chain, approx_step: bool,
             claims.append(_Claim("unsure", None))
             continue
         if ends_agree and lv[0].value != rv[0].value:
-            # "5!/2! = (5*4*3)/(2*1) = 60": the chain's result is right, a rewrite in the middle is sloppy
             claims.append(_Claim("unsure", None))
             continue
+        if guards.pure_percentage(lrun) != guards.pure_percentage(rrun) and not (lv[0].has_percent and rv[0].has_percent):
+            doubt_here = True  # "48 = 100% + 20%": a quantity set against its share, not arithmetic
+        elif guards.unit_changes(lrun, rrun):
+            doubt_here = True
+        else:
+            doubt_here = doubt
         approx = "near" if link.kind == "APPROX" or approx_chain else "step" if approx_step else ""
-        _compare(text, claim_text, lrun, rrun, lv, rv, approx, claims, doubt)
+        _compare(text, claim_text, lrun, rrun, lv, rv, approx, claims, doubt_here)
     if len(runs) == 2 and not runs[0] and values[1] is not None and chain.links[0].kind == "EQ" \
             and not approx_chain and not doubt and not any(t.kind == "VAR" for t in runs[1]):
         named = guards.statement_label(toks, chain.before)
@@ -254,6 +267,21 @@ def _check_chain(text: str, toks: list[Token], chain: _Chain, approx_step: bool,
             label, start = named
             return _Statement(label, runs[1], values[1], text[start:runs[1][-1].end], chain.index)
     return None
+
+
+def _bare_unknown(tree: Node) -> bool:
+    """``x`` or ``-x``: a name being defined or solved for, not an expression being rewritten."""
+    return isinstance(tree, Var) or isinstance(tree, Neg) and isinstance(tree.arg, Var)
+
+
+def _check_identity(claim_text: str, left: Node, right: Node, stated: str, claims: list[_Claim]) -> None:
+    verdict = algebra.identity(left, right)
+    if verdict.status == "unsure":
+        claims.append(_Claim("unsure", None))
+        return
+    ok = verdict.status == "ok"
+    claims.append(_Claim(verdict.status, None if ok else Evidence(claim=claim_text, expected=verdict.expected,
+                                                                  stated=stated, ok=False)))
 
 
 def _check_restatements(text: str, statements: list[_Statement], approx_step: bool, claims: list[_Claim]) -> None:

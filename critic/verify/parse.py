@@ -242,6 +242,8 @@ class _Parser:
             if tok.kind == "FRAC" and prev == "NUM":
                 raise ParseError("adjacent numbers (mixed number?)")
             return prev in ("NUM", "RP", "PI", "SQRT", "VAR", "RB", "RFLOOR", "RCEIL", "RBAR", "FACT", "DEG")
+        if tok.kind == "NUM" and prev == "FACT":
+            return True  # "3!3!", "5!2!"
         if tok.kind == "BAR" and not self.in_bar:
             # "2|x|" opens a new bar; inside |...| a bar after an operand closes the group instead
             return prev in ("NUM", "RP", "PI", "VAR", "RB")
@@ -266,6 +268,9 @@ class _Parser:
                 nxt = self.peek()
                 if prev.kind == "VAR" and nxt.kind == "LP":
                     raise ParseError("function application")
+                if isinstance(v, Pow) and nxt.space_before and nxt.kind in ("VAR", "NUM"):
+                    # "x^2 + y^2 = 40^2 x^2 + y^2 = 1600": two lines run together, or 1600 x^2?
+                    raise ParseError("spaced juxtaposition after a power")
                 # "3(4)" reads as 12 here, but not everywhere: the node remembers it, and a claim is flagged only
                 # when it is false under every reading
                 juxtaposed = prev.kind == "NUM" and nxt.kind == "LP" and self._bare_number_in_parens()

@@ -153,6 +153,9 @@ def tokenize(text: str) -> list[Token]:
         elif c == "*" and text.startswith("**", i):
             add("OP", i, i + 2, op="^")
             i += 2
+        elif c == "\u2013" and 0 < i < n - 1 and text[i - 1] == " " and text[i + 1] == " ":
+            add("OP", i, i + 1, op="-")  # a spaced en dash is a minus ("$300 – $220"); "10–20" is a range
+            i += 1
         elif c in _CHAR_OPS:
             add("OP", i, i + 1, op=_CHAR_OPS[c])
             i += 1
@@ -368,7 +371,7 @@ def _classify_letters(toks: list[Token]) -> None:
             continue
         # single letter
         if word in "xX" and prev is not None and nxt is not None and nxt.kind in ("NUM", "LP") \
-                and t.space_before == nxt.space_before and (
+                and t.space_before == nxt.space_before and (t.space_before or nxt.kind == "NUM") and (
                     prev.kind in ("NUM", "RP", "PCT")
                     or (prev.kind in ("LETTERS", "WORD") and t.space_before and k >= 2 and toks[k - 2].kind == "NUM")):
             t.kind, t.op = "OP", "*"  # "3 x 4", "120 units x 3/4"

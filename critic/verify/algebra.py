@@ -1,0 +1,123 @@
+"""Claims about expressions in unknowns: identities (``(x+1)^2 = x^2 + 2x + 1``).
+
+A link ``A = B`` of a chain of rewrites (three or more expressions) whose two sides hold the same unknowns claims
+an identity. It is flagged only when the sides differ by a single term - the shape of a rewrite slip (a sign, a
+coefficient, a dropped term, a constant) - because a difference of several terms is more often a known fact used on
+the way or a condition between unknowns than an error.
+
+An identity is tested first by exact rational substitution: both sides are evaluated with
+:mod:`critic.verify.exact` at several rational points (no SymPy). Agreement at every point makes the claim ``ok``.
+A disagreement is then confirmed symbolically - SymPy ``expand`` of the difference for polynomials, ``cancel`` for
+quotients - before the claim is ``wrong``; the evidence shows the expanded left side.
+
+Only rational functions of the unknowns are tested: with roots, absolute values, floor or trigonometry of an
+unknown, a "false" identity is often a true statement on the domain the text has in mind (``\\sqrt{x^2} = x`` for
+``x > 0``), so such claims stay unknown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import sympy
+
+from critic.verify.build import MAX_VARS, TooLarge, build
+from critic.verify.exact import EvalError, Irrational, evaluate as exact_value
+from critic.verify.parse import Add, Div, Mul, Neg, Node, Num, Pct, Pow, Var, free_vars, walk
+from critic.verify.values import difference, format_expr
+
+# Substitution points: rationals with small, distinct denominators (no 0 or 1, where slips cancel)
+POINTS = (Fraction(13, 7), Fraction(-5, 3), Fraction(7, 11), Fraction(-17, 13), Fraction(29, 5), Fraction(3, 17))
+MIN_AGREEING_POINTS = 3
+
+
+@dataclass
+class Verdict:
+    status: str  # "ok" | "wrong" | "unsure"
+    expected: str = ""  # the left side, expanded, for evidence
+
+
+def rational_in_unknowns(node: Node) -> bool:
+    """Unknowns appear only under + - * / and integer powers (numeric subtrees may hold anything)."""
+    if not free_vars(node):
+        return True
+    if isinstance(node, (Var, Num)):
+        return True
+    if isinstance(node, (Add, Mul, Div)):
+        return rational_in_unknowns(node.left) and rational_in_unknowns(node.right)
+    if isinstance(node, (Neg, Pct)):
+        return rational_in_unknowns(node.arg)
+    if isinstance(node, Pow):
+        if free_vars(node.exp):
+            return False
+        return rational_in_unknowns(node.base)
+    return False
+
+
+def _point_value(tree: Node, env: dict[str, Fraction]):
+    try:
+        return exact_value(tree, env=env)
+    except Irrational:
+        return build(tree, env=env)
+
+
+def identity(left: Node, right: Node) -> Verdict:
+    """Is ``left = right`` an identity in its unknowns? Both sides must hold unknowns."""
+    names = sorted(free_vars(left) | free_vars(right))
+    if not names or len(names) > MAX_VARS or free_vars(left) != free_vars(right):
+        return Verdict("unsure")  # an unknown appears or disappears: a substitution or a condition, not a rewrite
+    if len({n.lower() for n in names}) < len(names):
+        return Verdict("unsure")  # "x" and "X" in one claim: the same unknown written twice, or two?
+    if not rational_in_unknowns(left) or not rational_in_unknowns(right):
+        return Verdict("unsure")
+    agreeing = 0
+    disagree = False
+    for p in range(len(POINTS)):
+        env = {name: POINTS[(p + 2 * i) % len(POINTS)] + i for i, name in enumerate(names)}
+        try:
+            a, b = _point_value(left, env), _point_value(right, env)
+            if isinstance(a, sympy.Expr) and a.free_symbols or isinstance(b, sympy.Expr) and b.free_symbols:
+                return Verdict("unsure")
+            equal, _ = difference(a, b)
+        except (EvalError, ZeroDivisionError, ValueError, TypeError):
+            continue  # a pole or an undefined value at this point: try the next one
+        if not equal:
+            disagree = True
+            break
+        agreeing += 1
+    if not disagree:
+        return Verdict("ok" if agreeing >= MIN_AGREEING_POINTS else "unsure")
+    return _confirm(left, right)
+
+
+def _confirm(left: Node, right: Node) -> Verdict:
+    """The symbolic difference of the two sides is not 0: expand (polynomials) or cancel (quotients)."""
+    try:
+        lhs, rhs = build(left), build(right)
+        diff = sympy.expand(lhs - rhs)
+        if diff != 0 and (_unknown_denominator(left) or _unknown_denominator(right)):
+            diff = sympy.cancel(sympy.together(diff))
+        if diff == 0:
+            return Verdict("unsure")  # the numbers disagreed where SymPy does not: trust neither
+        if not _slip_shaped(lhs, rhs, diff):
+            return Verdict("unsure")
+        shown = sympy.expand(lhs)
+        return Verdict("wrong", format_expr(shown))
+    except (TooLarge, EvalError, ValueError, TypeError, ZeroDivisionError, RecursionError, sympy.PolynomialError):
+        return Verdict("unsure")
+
+
+def _unknown_denominator(node: Node) -> bool:
+    return any(isinstance(n, Div) and free_vars(n.right) for n in walk(node)) or any(
+        isinstance(n, Pow) and isinstance(n.exp, Neg) for n in walk(node))
+
+
+def _slip_shaped(lhs: sympy.Expr, rhs: sympy.Expr, diff: sympy.Expr) -> bool:
+    """Does the difference look like a rewrite slip rather than a fact used on the way or a condition?
+
+    A slip changes one term (a sign, a coefficient, a dropped term, a constant). A difference of several terms is
+    more often a known fact used on the way (``(a+b+c)^2 = a^2+b^2+c^2 + 2(-11)``) or a condition
+    (``a^2 b + c = b^2 c + a``; equidistance ``(h-2)^2 + k^2 = (h-4)^2 + k^2`` differs only in lower terms)."""
+    del lhs, rhs
+    return len(sympy.Add.make_args(sympy.numer(sympy.together(diff)))) == 1
