@@ -42,6 +42,8 @@ MAX_CLAIMS_PER_STEP = 200
 class _Claim:
     status: str  # "ok" | "wrong" | "unsure"
     evidence: Evidence | None
+    value: object = None  # the computed value of a numeric claim (checked against the step's other claims)
+    chain: int = -1  # which chain of the step it came from
 
 
 @dataclass
@@ -78,9 +80,13 @@ def _check_text(text: str, step1: int, symbolic: bool) -> StepCheck:
         if time.monotonic() > deadline or len(claims) >= MAX_CLAIMS_PER_STEP:
             claims.append(_Claim("unsure", None))
             break
+        first_claim = len(claims)
         statement = _check_chain(text, toks, chain, approx_step, claims, equations, symbolic)
+        for claim in claims[first_claim:]:
+            claim.chain = chain.index
         if statement is not None:
             statements.append(statement)
+    _tested_equations(claims)
     _check_restatements(text, statements, approx_step, claims)
     if len({t.text for t in toks if t.kind == "VAR"}) == 1:  # several unknowns: a system, leave it alone
         claims.extend(_check_equations(equations))
@@ -93,6 +99,24 @@ def _check_text(text: str, step1: int, symbolic: bool) -> StepCheck:
     else:
         verdict = "unchecked"
     return StepCheck(step1=step1, verdict=verdict, evidence=evidence)
+
+
+def _tested_equations(claims: list[_Claim]) -> None:
+    """A false equality whose true value the step itself states in another chain is being tested, not asserted:
+    "let's try a = 2, b = 5, c = 7: 1 = 1/2 + 1/5 + 1/7. This sum is 35/70 + 14/70 + 10/70 = 59/70. Again, it
+    doesn't equal 1." Within one chain a correct value next to a wrong one is just a slip ("8 - 64 + 16 = -40 + 16")."""
+    found = [(c.chain, c.value) for c in claims if c.status == "ok" and c.value is not None]
+    for c in claims:
+        if c.status == "wrong" and c.value is not None and any(
+                chain != c.chain and _same(value, c.value) for chain, value in found):
+            c.status, c.evidence = "unsure", None
+
+
+def _same(x: object, y: object) -> bool:
+    try:
+        return difference(x, y)[0]  # type: ignore[arg-type]
+    except (TypeError, ValueError, AttributeError):
+        return False
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -222,6 +246,7 @@ def _check_chain(text: str, toks: list[Token], chain: _Chain, approx_step: bool,
         trees.append(tree)
         values.append(_evaluate_both(run, symbolic, tree) if tree is not None else None)
     approx_chain = guards.near_approx_word(toks, chain.before, chain.after)
+    plain = not any(t.kind == "DELIM" and not text.startswith("$<<", t.start) for t in toks)  # no LaTeX math
     doubt = guards.doubted(toks, chain.before, chain.after)
     # "5!/2! = (5*4*3)/(2*1) = 60": when the chain's first and last values agree, a rewrite in the middle that does
     # not is sloppy, not wrong; when the first expression is cut ("3/4 of a skein * 364 = 364 / 4 = 273") they may
@@ -259,7 +284,8 @@ def _check_chain(text: str, toks: list[Token], chain: _Chain, approx_step: bool,
         else:
             doubt_here = doubt
         approx = "near" if link.kind == "APPROX" or approx_chain else "step" if approx_step else ""
-        _compare(text, claim_text, lrun, rrun, lv, rv, approx, claims, doubt_here)
+        counted = plain or idx == len(chain.links) - 1 and guards.counted_after(toks, chain.after)
+        _compare(text, claim_text, lrun, rrun, lv, rv, approx, claims, doubt_here, counted)
     if len(runs) == 2 and not runs[0] and values[1] is not None and chain.links[0].kind == "EQ" \
             and not approx_chain and not doubt and not any(t.kind == "VAR" for t in runs[1]):
         named = guards.statement_label(toks, chain.before)
@@ -311,8 +337,10 @@ def _running_total(left: Evaluated, rrun: list[Token]) -> bool:
 
 
 def _compare(text: str, claim_text: str, lrun: list[Token], rrun: list[Token], lv: tuple, rv: tuple, approx: str,
-             claims: list[_Claim], doubt: bool = False) -> None:
-    """Compare two evaluated sides; ``doubt``: the text around questions or negates the claim."""
+             claims: list[_Claim], doubt: bool = False, counted: bool = True) -> None:
+    """Compare two evaluated sides; ``doubt``: the text around questions or negates the claim; ``counted``: a word
+    problem's count or amount, where a quotient stated as a whole number and a difference stated as its size are
+    usual ("10/3 = 3 boxes", "3500 - 4000 = 500 more"); in a formula they are errors."""
     left, left_alt = lv
     right, right_alt = rv
     # which side is the computation and which the stated result: the stated side is a bare literal if one is
@@ -324,7 +352,7 @@ def _compare(text: str, claim_text: str, lrun: list[Token], rrun: list[Token], l
     if left_alt is not None or right_alt is not None:
         modes.append((left_alt or left, right_alt or right, False))
     stated_text = text[stated_run[0].start:stated_run[-1].end]
-    results = [_compare_values(a, b, approx, lrun, rrun, scale) for a, b, scale in modes]
+    results = [_compare_values(a, b, approx, lrun, rrun, scale, counted) for a, b, scale in modes]
     if "ok" in results:
         status = "ok"
         computed_value = modes[results.index("ok")][0 if computed is left else 1].value
@@ -335,22 +363,23 @@ def _compare(text: str, claim_text: str, lrun: list[Token], rrun: list[Token], l
         claims.append(_Claim("unsure", None))
         return
     claims.append(_Claim(status, Evidence(claim=claim_text, expected=format_value(computed_value),
-                                          stated=stated_text, ok=status == "ok")))
+                                          stated=stated_text, ok=status == "ok"), computed_value))
 
 
 def _compare_values(a: Evaluated, b: Evaluated, approx: str, lrun: list[Token], rrun: list[Token],
-                    percent_scale: bool) -> str:
+                    percent_scale: bool, counted: bool) -> str:
     """``approx``: "near" (≈ or "about" at the claim), "step" (rounding mentioned in the step) or "".
     A contradiction must hold under every reading of the sides (``3(4)`` as 12 and as 7)."""
-    result = _compare_reading(a, b, approx, lrun, rrun, percent_scale)
+    result = _compare_reading(a, b, approx, lrun, rrun, percent_scale, counted)
     if result == "wrong" and (a.alternative is not None or b.alternative is not None):
-        if _compare_reading(a.alternative or a, b.alternative or b, approx, lrun, rrun, percent_scale) != "wrong":
+        if _compare_reading(a.alternative or a, b.alternative or b, approx, lrun, rrun, percent_scale,
+                            counted) != "wrong":
             return "unsure"
     return result
 
 
 def _compare_reading(a: Evaluated, b: Evaluated, approx: str, lrun: list[Token], rrun: list[Token],
-                     percent_scale: bool) -> str:
+                     percent_scale: bool, counted: bool) -> str:
     x, y = a.value, b.value
     equal, diff = difference(x, y)
     if equal:
@@ -373,7 +402,7 @@ def _compare_reading(a: Evaluated, b: Evaluated, approx: str, lrun: list[Token],
         if approx == "near" and diff <= 0.02 * mag:
             return "unsure"  # an approximation a few digits off is sloppy, not a contradiction
         return "wrong"
-    if exact and x == -y:
+    if exact and x == -y and counted:
         return "unsure"  # "3500 - 4000 = 500": a difference stated as its size
     if exact and x and y and (x / y in guards.CONVERSION_FACTORS or y / x in guards.CONVERSION_FACTORS):
         return "unsure"  # "900 - 100 = $8": cents to dollars, minutes to hours - a unit changed silently
@@ -382,7 +411,7 @@ def _compare_reading(a: Evaluated, b: Evaluated, approx: str, lrun: list[Token],
         if lit is None:
             continue
         representable = isinstance(other.value, Fraction) and (other.value * 10 ** lit.decimals).denominator == 1
-        if diff < 10.0 ** -lit.decimals and not representable:
+        if diff < 10.0 ** -lit.decimals and not representable and (lit.decimals or counted):
             return "unsure"  # the stated value is the true one rounded (or truncated) to the decimals shown
     if a.irrational != b.irrational and diff <= 0.01 * mag:
         return "unsure"  # an irrational value next to a rational approximation of it

@@ -48,10 +48,6 @@ never and or""".split()) | _JUDGEMENTS
 # First word of a following sentence that refers back to the claim ("This does not work").
 _REFERS_BACK = frozenset("this that it which so but however wait no oops these those here hmm".split())
 _BEFORE_WORDS = 3  # words scanned back from the claim (within its clause)
-# Checking verbs reach over one comma into the clause before ("Substituting the values, we get 14 * 71 = 999").
-_CHECKING = frozenset("""check checking verify verifying test testing try trying substituting substitute plugging plug
-plugged substituted""".split())
-_CHECK_REACH = 6  # words of the previous clause scanned for a checking verb
 _AFTER_WORDS = 4  # words scanned after the claim
 # Words anywhere in a step that say its numbers are rounded.
 ROUNDING_WORDS = frozenset("""approximately approx roughly estimate estimated round rounded rounding rounds truncate
@@ -79,6 +75,9 @@ when we he she they it you i his her their its our your one two three four five 
 first second last next cost costs pay pays paid earn earns earned get gets got has have had need needs spent spend
 spends""".split())
 _UNIT_FOLLOWERS = frozenset({"EQ", "APPROX"})
+# Words after a value that do not name what it counts ("= 1 \\] So the ...", "= 1 and ...").
+_NOT_COUNTED = frozenset("""so and or but then thus hence therefore since because which that this is are was we the a
+an it as in for to of at by with from when where if""".split())
 
 
 def _is_unit_word(t: Token) -> bool:
@@ -226,17 +225,21 @@ def clean_right(text: str, toks: list[Token], after: int, run: list[Token]) -> b
         return True
     c = text[e]
     two = text[e:e + 2]
-    if two in ("\\)", "\\]", ">>", "\\\\"):
+    if two in (">>", "\\\\"):
         return True
-    if c == ")":
+    if two in ("\\)", "\\]"):
+        pass  # the math ends here; the words after it still count ("\\(770 \\div 333 = 2\\) with a remainder")
+    elif c == ")":
         rest = text[e + 1:e + 2]
-        return rest == "" or rest in _CLEAN_RIGHT_CHARS or rest in ".,;:"
-    if c == "!":  # "10!" at the end of a sentence: factorial or exclamation, cannot tell
+        if not (rest == "" or rest in _CLEAN_RIGHT_CHARS or rest in ".,;:"):
+            return False
+    elif c == "!":  # "10!" at the end of a sentence: factorial or exclamation, cannot tell
         return False
-    if c in ".,;:":
-        rest = text[e + 1:e + 2]
-        return rest == "" or rest in _CLEAN_RIGHT_CHARS or rest in "\\)"
-    if c not in _CLEAN_RIGHT_CHARS:
+    elif c in ".,;:":
+        # "= 0.\\overline{6}" continues the number; "= 7." and "= 7.\\)" end it
+        if not (text[e + 1:e + 2] in ("", *_CLEAN_RIGHT_CHARS) or text[e + 1:e + 3] in ("\\)", "\\]")):
+            return False
+    elif c not in _CLEAN_RIGHT_CHARS:
         return False
     # words after the value: a scale word, or words followed by an operator ("= 10 hours * 3"), spoil it
     j = after
@@ -249,6 +252,8 @@ def clean_right(text: str, toks: list[Token], after: int, run: list[Token]) -> b
         j += 1
     if words and j < len(toks) and toks[j].kind in _OPERATOR_TOKENS:
         return False
+    if any(w in ("remainder", "remainders", "quotient", "r") for w in words):
+        return False  # "770 \\div 333 = 2 with a remainder of 58": integer division
     if words and len(words) <= 3 and j < len(toks) and toks[j].kind == "NUM" \
             and all(w == "and" or w not in _NOT_UNITS for w in words):
         return False  # a compound quantity: "= 1 hour and 25 minutes", "= 5 feet 3 inches"
@@ -272,6 +277,14 @@ def _right_word_keeps_value(toks: list[Token], j: int, run: list[Token]) -> bool
         lit = [t for t in run if t.kind == "NUM"]
         return len(run) == 1 and len(lit) == 1 and lit[0].decimals == 0
     return True
+
+
+def counted_after(toks: list[Token], after: int) -> bool:
+    """A word right after the stated value: a count or an amount of something ("= 3 boxes", "$= 500$ more")."""
+    j = after
+    while j < len(toks) and toks[j].kind == "DELIM":
+        j += 1
+    return j < len(toks) and toks[j].kind == "WORD" and toks[j].words[0] not in _NOT_COUNTED
 
 
 def statement_label(toks: list[Token], before: int) -> tuple[tuple[str, ...], int] | None:
@@ -311,10 +324,7 @@ def _doubt_before(toks: list[Token], before: int) -> bool:
     j = before
     while j >= 0 and len(words) < _BEFORE_WORDS:
         t = toks[j]
-        if t.kind == "PUNCT" and t.text == ",":
-            return _checking_clause(toks, j - 1) or any(
-                w in _HYPOTHETICALS or (w in _NEGATIONS and not after_colon) for w, after_colon in words)
-        if t.kind == "PUNCT" and t.text in ".;!?":
+        if t.kind == "PUNCT" and t.text in ".;,!?":
             break
         if t.kind == "PUNCT" and t.text == ":":
             colon = True
@@ -331,21 +341,6 @@ def _doubt_before(toks: list[Token], before: int) -> bool:
                 words[-1] = ("not", colon)
         j -= 1
     return any(w in _HYPOTHETICALS or (w in _NEGATIONS and not after_colon) for w, after_colon in words)
-
-
-def _checking_clause(toks: list[Token], j: int) -> bool:
-    """A checking verb among the last words of the clause ending at ``j`` ("Substituting the values,")."""
-    seen = 0
-    while j >= 0 and seen < _CHECK_REACH:
-        t = toks[j]
-        if t.kind == "PUNCT" and t.text in ".;,!?" or t.kind == "BREAK":
-            return False
-        if t.kind == "WORD":
-            seen += len(t.words)
-            if any(w in _CHECKING for w in t.words):
-                return True
-        j -= 1
-    return False
 
 
 def _negated_contraction(toks: list[Token], j: int) -> bool:

@@ -268,9 +268,10 @@ class _Parser:
                 nxt = self.peek()
                 if prev.kind == "VAR" and nxt.kind == "LP":
                     raise ParseError("function application")
-                if isinstance(v, Pow) and nxt.space_before and nxt.kind in ("VAR", "NUM"):
-                    # "x^2 + y^2 = 40^2 x^2 + y^2 = 1600": two lines run together, or 1600 x^2?
-                    raise ParseError("spaced juxtaposition after a power")
+                if nxt.space_before and not nxt.math and nxt.kind == "VAR" or isinstance(v, Pow) and \
+                        nxt.space_before and nxt.kind in ("VAR", "NUM"):
+                    # "x^2 + y^2 = 40^2 x^2 + y^2 = 1600", "= 1600 x^2 + x^2": lines run together in plain text
+                    raise ParseError("spaced juxtaposition")
                 # "3(4)" reads as 12 here, but not everywhere: the node remembers it, and a claim is flagged only
                 # when it is false under every reading
                 juxtaposed = prev.kind == "NUM" and nxt.kind == "LP" and self._bare_number_in_parens()

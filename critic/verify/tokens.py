@@ -36,6 +36,7 @@ class Token:
     currency: bool = False  # NUM: written after a currency sign ("$4.20"): an exact amount, not a rounded value
     name: str = ""  # FUNC: sin cos tan cot sec csc ln log exp; SERIES: sum prod; VAR: the letter or Greek name
     ambiguous: bool = False  # VAR: a letter that texts also use for a constant (e, i, I): never read as a variable
+    math: bool = False  # inside LaTeX math ($...$, \\(...\\), \\[...\\], display environments)
 
 
 # Kinds that can appear inside an expression. Everything else ends one.
@@ -236,7 +237,21 @@ def tokenize(text: str) -> list[Token]:
             space = True
             i += 1
     _classify_letters(toks)
+    _mark_math(toks)
     return toks
+
+
+def _mark_math(toks: list[Token]) -> None:
+    """Set ``math`` on the tokens between math delimiters."""
+    inside = False
+    for t in toks:
+        if t.kind == "DELIM":
+            if t.text == "$":
+                inside = not inside
+            else:
+                inside = t.text in ("\\(", "\\[") or t.text.startswith("\\begin")
+            continue
+        t.math = inside
 
 
 def _command(text: str, i: int, add, toks: list[Token]) -> int:
