@@ -1,4 +1,5 @@
-"""Claims about expressions in unknowns: identities (``(x+1)^2 = x^2 + 2x + 1``).
+"""Claims about expressions in unknowns: identities (``(x+1)^2 = x^2 + 2x + 1``) and rearranged relations
+(``-2 + 4a + 8 = 0 \\Rightarrow 4a = -10``).
 
 A link ``A = B`` of a chain of rewrites (three or more expressions) whose two sides hold the same unknowns claims
 an identity. It is flagged only when the sides differ by a single term - the shape of a rewrite slip (a sign, a
@@ -24,7 +25,7 @@ import sympy
 
 from critic.verify.build import MAX_VARS, TooLarge, build
 from critic.verify.exact import EvalError, Irrational, evaluate as exact_value
-from critic.verify.parse import Add, Div, Mul, Neg, Node, Num, Pct, Pow, Var, free_vars, walk
+from critic.verify.parse import Add, Div, Mul, Neg, Node, Num, Pct, Pow, Var, free_vars, has_alternative_reading, walk
 from critic.verify.values import difference, format_expr
 
 # Substitution points: rationals with small, distinct denominators (no 0 or 1, where slips cancel)
@@ -120,4 +121,62 @@ def _slip_shaped(lhs: sympy.Expr, rhs: sympy.Expr, diff: sympy.Expr) -> bool:
     more often a known fact used on the way (``(a+b+c)^2 = a^2+b^2+c^2 + 2(-11)``) or a condition
     (``a^2 b + c = b^2 c + a``; equidistance ``(h-2)^2 + k^2 = (h-4)^2 + k^2`` differs only in lower terms)."""
     del lhs, rhs
-    return len(sympy.Add.make_args(sympy.numer(sympy.together(diff)))) == 1
+    return len(sympy.Add.make_args(sympy.expand(sympy.numer(sympy.together(diff))))) == 1
+
+
+_SIGN = {"=": 1, ">": 1, ">=": 1, "<": -1, "<=": -1}
+_STRICT = {"=": "eq", ">": "strict", "<": "strict", ">=": "loose", "<=": "loose"}
+
+
+def rearrangement(first: tuple[Node, Node], op1: str, second: tuple[Node, Node], op2: str) -> Verdict:
+    """See :func:`_rearrangement`; a contradiction must hold under every reading of ``3(4)``-like constructs."""
+    verdict = _rearrangement(first, op1, second, op2, False)
+    if verdict.status == "wrong" and any(has_alternative_reading(t) for t in (*first, *second)):
+        if _rearrangement(first, op1, second, op2, True).status != "wrong":
+            return Verdict("unsure")
+    return verdict
+
+
+def _rearrangement(first: tuple[Node, Node], op1: str, second: tuple[Node, Node], op2: str,
+                   alternative: bool) -> Verdict:
+    """Is ``second`` the relation ``first`` rearranged (moved terms, both sides scaled)? With ``D = A - B`` of each
+    (``B - A`` for < and <=), the second must be ``D1 / c`` for a constant ``c`` (positive for inequalities).
+
+    ``wrong`` only when some ``c`` leaves exactly one term over - a dropped or mis-signed term, a wrong constant
+    (``4a + 6`` against ``4a + 10``) - with the same unknowns in both; squaring, dividing by an unknown or using
+    another fact leaves several terms and stays unknown. The evidence is the second relation's right side as the
+    first one gives it."""
+    names = free_vars(first[0]) | free_vars(first[1])
+    if not names or names != free_vars(second[0]) | free_vars(second[1]) or len(names) > MAX_VARS \
+            or len({n.lower() for n in names}) < len(names) or _STRICT[op1] != _STRICT[op2]:
+        return Verdict("unsure")
+    try:
+        a1, b1 = build(first[0], alternative=alternative), build(first[1], alternative=alternative)
+        a2, b2 = build(second[0], alternative=alternative), build(second[1], alternative=alternative)
+        d1 = sympy.expand(_SIGN[op1] * (a1 - b1))
+        d2 = sympy.expand(_SIGN[op2] * (a2 - b2))
+        if d1 == 0 or d2 == 0:
+            return Verdict("unsure")
+        t1, t2 = d1.as_coefficients_dict(), d2.as_coefficients_dict()
+        best = None
+        for monomial in sorted(set(t1) & set(t2), key=lambda m: (-sympy.total_degree(m), str(m))):
+            # the scale that makes the highest-degree common term agree wins a tie: "m^2 - 64 > 0" against
+            # "m^2 - 32 > 0" is a wrong constant, not a halved square
+            c = t1[monomial] / t2[monomial]
+            if c == 0 or (op1 != "=" and not c.is_positive):
+                continue
+            rest = sympy.expand(d1 - c * d2)
+            size = 0 if rest == 0 else len(sympy.Add.make_args(rest))
+            if best is None or size < best[0]:
+                best = (size, c, rest)
+        if best is None:
+            return Verdict("unsure")
+        size, c, rest = best
+        if size == 0:
+            return Verdict("ok")
+        if size > 1 or len(t2) < 2:
+            return Verdict("unsure")
+        shown_op = {"<": ">", "<=": ">="}.get(op2, op2)
+        return Verdict("wrong", f"{format_expr(sympy.expand(d1 / c))} {shown_op} 0")
+    except (TooLarge, EvalError, ValueError, TypeError, ZeroDivisionError, RecursionError, AttributeError):
+        return Verdict("unsure")

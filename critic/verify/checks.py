@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from critic.records import Evidence, StepCheck
-from critic.verify import algebra, guards
+from critic.verify import algebra, guards, relations
 from critic.verify.exact import Lin
 from critic.verify.parse import Neg, Node, Var, free_vars
 from critic.verify.tokens import MATHY, MAX_TEXT_CHARS, Token, tokenize
@@ -29,6 +29,7 @@ from critic.verify.values import (
     difference,
     evaluate,
     format_value,
+    possibly_rounded,
     read,
     rounding_error,
     to_float,
@@ -88,6 +89,8 @@ def _check_text(text: str, step1: int, symbolic: bool) -> StepCheck:
             statements.append(statement)
     _tested_equations(claims)
     _check_restatements(text, statements, approx_step, claims)
+    if symbolic:
+        _check_rearrangements(text, toks, claims)
     if len({t.text for t in toks if t.kind == "VAR"}) == 1:  # several unknowns: a system, leave it alone
         claims.extend(_check_equations(equations))
     evidence = [c.evidence for c in claims if c.evidence is not None]
@@ -293,6 +296,30 @@ def _check_chain(text: str, toks: list[Token], chain: _Chain, approx_step: bool,
             label, start = named
             return _Statement(label, runs[1], values[1], text[start:runs[1][-1].end], chain.index)
     return None
+
+
+def _check_rearrangements(text: str, toks: list[Token], claims: list[_Claim]) -> None:
+    """Linked relations in unknowns: the second must be the first rearranged (:mod:`critic.verify.relations`)."""
+    found = relations.relations(text, toks)
+    for k, (first, second) in enumerate(zip(found, found[1:])):
+        before = found[k - 1].end if k else 0
+        after = found[k + 2].start if k + 2 < len(found) else len(toks)
+        if not relations.linked(toks, first, second, before, after) or \
+                guards.doubted(toks, second.start - 1, second.end):
+            continue
+        if any(possibly_rounded(t) for t in first.left + first.right + second.left + second.right):
+            continue  # "K >= 70/24 => K >= 2.91667": a rounded value
+        if second.op == "=" and any(_bare_unknown(t) and not free_vars(u) for t, u in (second.trees,
+                                                                                      second.trees[::-1])):
+            continue  # "6x = 180 ... x = 30": a stated solution, checked with the step's equations
+        verdict = algebra.rearrangement(first.trees, first.op, second.trees, second.op)
+        if verdict.status == "unsure":
+            continue  # not a rearrangement we can follow (squaring, a substitution): no claim either way
+        source = text[first.left[0].start:first.right[-1].end]
+        stated = text[second.left[0].start:second.right[-1].end]
+        ok = verdict.status == "ok"
+        claims.append(_Claim(verdict.status, None if ok else Evidence(
+            claim=f"{source} => {stated}", expected=verdict.expected, stated=stated, ok=False)))
 
 
 def _bare_unknown(tree: Node) -> bool:

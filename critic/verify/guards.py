@@ -12,6 +12,9 @@ from fractions import Fraction
 
 from critic.verify.tokens import Token
 
+# Relation signs that separate statements ("a = b \\implies c = d"), unlike the inequalities of "90 < 123k < 180".
+IMPLICATIONS = frozenset({"\\Rightarrow", "\\implies", "\\Longrightarrow", "\u21d2", "\u27f9", "\\iff",
+                          "\\Leftrightarrow", "\\therefore", "\u2234"})
 # A word right before an expression that may belong to it ("twice 3 + 1", "17 mod 5 = 2").
 _LEFT_RISKY = frozenset("""x times twice half double triple thrice per over mod modulo plus minus than divided
 multiplied multiply divide into quarter quarters third thirds fourth fourths fifth fifths squared cubed sqrt root
@@ -164,7 +167,7 @@ def clean_left(text: str, toks: list[Token], before: int, run: list[Token]) -> b
     """Is the first expression of a chain cut cleanly on its left (not part of a longer expression)?"""
     prev = toks[before] if before >= 0 else None
     annotated = text[max(0, run[0].start - 2):run[0].start] == "<<"  # GSM8K calculator annotation <<2*9=18>>
-    if prev is not None and prev.kind == "REL" and not annotated:
+    if prev is not None and prev.kind == "REL" and prev.text not in IMPLICATIONS and not annotated:
         return False  # part of a compound inequality: "90 < 123k < 180"
     if run[0].kind == "OP":
         # a leading sign touches its number and follows a delimiter: "5 apples - 3 = 2" (after a word) and
@@ -218,7 +221,8 @@ def clean_left(text: str, toks: list[Token], before: int, run: list[Token]) -> b
 
 def clean_right(text: str, toks: list[Token], after: int, run: list[Token]) -> bool:
     """Is the last expression of a chain complete (no unit multiplier or continuing expression after it)?"""
-    if after < len(toks) and toks[after].kind == "REL" and text[run[-1].end:run[-1].end + 2] != ">>":
+    if after < len(toks) and toks[after].kind == "REL" and toks[after].text not in IMPLICATIONS \
+            and text[run[-1].end:run[-1].end + 2] != ">>":
         return False  # part of a compound inequality: "a < b \\approx 0.73 < c"
     e = run[-1].end
     if e >= len(text):
