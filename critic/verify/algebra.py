@@ -157,6 +157,8 @@ def _rearrangement(first: tuple[Node, Node], op1: str, second: tuple[Node, Node]
         d2 = sympy.expand(_SIGN[op2] * (a2 - b2))
         if d1 == 0 or d2 == 0:
             return Verdict("unsure")
+        if _degree(d1) != _degree(d2):
+            return Verdict("unsure")  # "b = 0 => b^2 - b + 2 = 2": a consequence, not the same relation rearranged
         t1, t2 = d1.as_coefficients_dict(), d2.as_coefficients_dict()
         best = None
         for monomial in sorted(set(t1) & set(t2), key=lambda m: (-sympy.total_degree(m), str(m))):
@@ -180,3 +182,11 @@ def _rearrangement(first: tuple[Node, Node], op1: str, second: tuple[Node, Node]
         return Verdict("wrong", f"{format_expr(sympy.expand(d1 / c))} {shown_op} 0")
     except (TooLarge, EvalError, ValueError, TypeError, ZeroDivisionError, RecursionError, AttributeError):
         return Verdict("unsure")
+
+
+def _degree(e: sympy.Expr) -> int | None:
+    """Total degree in the expression's symbols (None when it is not a polynomial in them)."""
+    try:
+        return sympy.Poly(e, *sorted(e.free_symbols, key=str)).total_degree() if e.free_symbols else 0
+    except sympy.PolynomialError:
+        return None

@@ -289,13 +289,21 @@ def _check_chain(text: str, toks: list[Token], chain: _Chain, approx_step: bool,
         approx = "near" if link.kind == "APPROX" or approx_chain else "step" if approx_step else ""
         counted = plain or idx == len(chain.links) - 1 and guards.counted_after(toks, chain.after)
         _compare(text, claim_text, lrun, rrun, lv, rv, approx, claims, doubt_here, counted)
-    if len(runs) == 2 and not runs[0] and values[1] is not None and chain.links[0].kind == "EQ" \
+    if len(runs) == 2 and values[1] is not None and chain.links[0].kind == "EQ" \
             and not approx_chain and not doubt and not any(t.kind == "VAR" for t in runs[1]):
-        named = guards.statement_label(toks, chain.before)
+        named = guards.statement_label(toks, chain.before) if not runs[0] else (
+            _math_label(runs[0]) if trees[0] is None and not first_cut else None)
         if named is not None:
             label, start = named
             return _Statement(label, runs[1], values[1], text[start:runs[1][-1].end], chain.index)
     return None
+
+
+def _math_label(run: list[Token]) -> tuple[tuple[str, ...], int] | None:
+    """``S_{15}``, ``a_4``, ``f(3)``: the name of one quantity (a subscript or a function value), not an unknown."""
+    named = any(t.kind == "SUB" for t in run) or (len(run) >= 3 and run[0].kind == "VAR" and run[1].kind == "LP"
+                                                  and run[-1].kind == "RP")
+    return (tuple(t.text for t in run), run[0].start) if named else None
 
 
 def _check_rearrangements(text: str, toks: list[Token], claims: list[_Claim]) -> None:
@@ -309,9 +317,9 @@ def _check_rearrangements(text: str, toks: list[Token], claims: list[_Claim]) ->
             continue
         if any(possibly_rounded(t) for t in first.left + first.right + second.left + second.right):
             continue  # "K >= 70/24 => K >= 2.91667": a rounded value
-        if second.op == "=" and any(_bare_unknown(t) and not free_vars(u) for t, u in (second.trees,
-                                                                                      second.trees[::-1])):
-            continue  # "6x = 180 ... x = 30": a stated solution, checked with the step's equations
+        if any(rel.op == "=" and any(_bare_unknown(t) and not free_vars(u) for t, u in (rel.trees, rel.trees[::-1]))
+               for rel in (first, second)):
+            continue  # "6x = 180 ... x = 30" (a stated solution) or "b = 0 => ..." (a value substituted)
         verdict = algebra.rearrangement(first.trees, first.op, second.trees, second.op)
         if verdict.status == "unsure":
             continue  # not a rearrangement we can follow (squaring, a substitution): no claim either way

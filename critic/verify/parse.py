@@ -266,8 +266,9 @@ class _Parser:
                     raise ParseError("ambiguous implicit product after '/'")  # "4√3 / 6√3", "1/2x"
                 prev = self.t[self.i - 1]
                 nxt = self.peek()
-                if prev.kind == "VAR" and nxt.kind == "LP":
-                    raise ParseError("function application")
+                if nxt.kind == "LP" and (prev.kind == "VAR" or isinstance(v, Pow) and isinstance(v.base, Var)
+                                         and not nxt.space_before):
+                    raise ParseError("function application")  # "f(3)", "f^{-1}(5)", "f^2(x)"
                 if nxt.space_before and not nxt.math and nxt.kind == "VAR" or isinstance(v, Pow) and \
                         nxt.space_before and nxt.kind in ("VAR", "NUM"):
                     # "x^2 + y^2 = 40^2 x^2 + y^2 = 1600", "= 1600 x^2 + x^2": lines run together in plain text

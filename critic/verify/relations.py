@@ -106,4 +106,6 @@ def linked(toks: list[Token], first: Relation, second: Relation, before: int, af
             words.extend(t.words)
     if len(words) > _MAX_LINK_WORDS or any(w in _BLOCKERS for w in words):
         return False
+    if not words and any(t.kind == "PUNCT" and t.text == ":" for t in between):
+        return True  # "the quadratic equation \\( n^2 - 3n + 2 = 322 \\): \\[ n^2 - 3n - 318 = 0 \\]"
     return implication or any(w in _CONNECTIVES for w in words)
