@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from critic.records import Evidence, StepCheck
@@ -248,6 +248,9 @@ def _check_chain(text: str, toks: list[Token], chain: _Chain, approx_step: bool,
                 pass
         trees.append(tree)
         values.append(_evaluate_both(run, symbolic, tree) if tree is not None else None)
+    scale = guards.scale_after(toks, chain.after)
+    if scale is not None and values[-1] is not None:
+        values[-1] = _scaled(values[-1], scale)
     approx_chain = guards.near_approx_word(toks, chain.before, chain.after)
     plain = not any(t.kind == "DELIM" and not text.startswith("$<<", t.start) for t in toks)  # no LaTeX math
     doubt = guards.doubted(toks, chain.before, chain.after)
@@ -255,6 +258,7 @@ def _check_chain(text: str, toks: list[Token], chain: _Chain, approx_step: bool,
     # not is sloppy, not wrong; when the first expression is cut ("3/4 of a skein * 364 = 364 / 4 = 273") they may
     ends_agree = _ends_agree(values) or (first_cut and len(runs) >= 3)
     single_link = len(chain.links) == 1
+    rewrite = single_link and guards.rewrite_announced(toks, chain.before)
     for idx, link in enumerate(chain.links):
         lrun, rrun = runs[idx], runs[idx + 1]
         if trees[idx] is None or trees[idx + 1] is None:
@@ -262,7 +266,7 @@ def _check_chain(text: str, toks: list[Token], chain: _Chain, approx_step: bool,
         claim_text = text[lrun[0].start:rrun[-1].end].strip()
         lv, rv = values[idx], values[idx + 1]
         lvars, rvars = free_vars(trees[idx]), free_vars(trees[idx + 1])
-        if lvars and rvars and len(runs) >= 3 and symbolic and link.kind == "EQ" and not doubt \
+        if lvars and rvars and (len(runs) >= 3 or rewrite) and symbolic and link.kind == "EQ" and not doubt \
                 and not _bare_unknown(trees[idx]) and not _bare_unknown(trees[idx + 1]):
             _check_identity(claim_text, trees[idx], trees[idx + 1], text[rrun[0].start:rrun[-1].end], claims)
             continue
@@ -328,6 +332,15 @@ def _check_rearrangements(text: str, toks: list[Token], claims: list[_Claim]) ->
         ok = verdict.status == "ok"
         claims.append(_Claim(verdict.status, None if ok else Evidence(
             claim=f"{source} => {stated}", expected=verdict.expected, stated=stated, ok=False)))
+
+
+def _scaled(value: tuple[Evaluated, Evaluated | None], factor: int) -> tuple[Evaluated, Evaluated | None] | None:
+    """"= 6 dozen": the stated value read as 6 and, as the other reading, as 72 (None when it has one already)."""
+    main, alt = value
+    if main.alternative is not None or isinstance(main.value, Lin) or alt is not None:
+        return None
+    main.alternative = replace(main, value=main.value * factor, bare_literal=None, alternative=None)
+    return main, alt
 
 
 def _bare_unknown(tree: Node) -> bool:

@@ -29,8 +29,12 @@ seventh sevenths eighth eighths ninth ninths tenth tenths twice double triple th
 fractions product quotient average mean square squares cube cubes root roots power powers multiple multiples factor
 factors ratio times part parts portion portions share shares""".split())
 # A word right after a stated value that scales it ("= 3 million", "= 2 mod 5", "= 5th").
-_RIGHT_SCALE = frozenset("""hundred hundreds thousand thousands million millions billion billions trillion dozen dozens
-k m b bn percent percentage percentages squared cubed mod modulo remainder remainders th st nd rd fold x""".split())
+_RIGHT_SCALE = frozenset("""m b percent percentage percentages squared cubed mod modulo remainder remainders th st nd rd
+fold x""".split())
+# "= 6 dozen", "= 3 million": the value is the number or the number scaled; a claim must fail under both readings.
+SCALES = {"hundred": 100, "hundreds": 100, "thousand": 1000, "thousands": 1000, "k": 1000, "million": 10**6,
+          "millions": 10**6, "billion": 10**9, "billions": 10**9, "bn": 10**9, "trillion": 10**12, "dozen": 12,
+          "dozens": 12}
 # After "= 15 times": these make 15 a multiplier of what follows ("15 times the price", "15 times as many").
 _TIMES_OBJECT = frozenset("""the as that this his her its their our my your what those these more less bigger larger
 smaller greater faster slower longer shorter older younger higher lower many much""".split())
@@ -51,6 +55,9 @@ never and or""".split()) | _JUDGEMENTS
 # First word of a following sentence that refers back to the claim ("This does not work").
 _REFERS_BACK = frozenset("this that it which so but however wait no oops these those here hmm".split())
 _BEFORE_WORDS = 3  # words scanned back from the claim (within its clause)
+# Words announcing that an equation rewrites an expression ("expanding, we get ...").
+_REWRITE_WORDS = frozenset("""expand expanding expanded factoring factored factorising factorizing simplify
+simplifying simplified distributing distributed foil""".split())
 _AFTER_WORDS = 4  # words scanned after the claim
 # Words anywhere in a step that say its numbers are rounded.
 ROUNDING_WORDS = frozenset("""approximately approx roughly estimate estimated round rounded rounding rounds truncate
@@ -59,6 +66,7 @@ truncated""".split())
 _APPROX_WORDS = frozenset("""approximately approx about around roughly nearly almost estimate estimated estimating
 round rounded rounding rounds truncate truncated close""".split())
 _OPERATOR_TOKENS = frozenset({"OP", "PCT", "FACT"})
+_SIZING = ("\\left", "\\bigl", "\\Bigl", "\\biggl", "\\Biggl", "\\big", "\\Big", "\\bigg", "\\Bigg")
 _CLEAN_LEFT_CHARS = " \t\n\u00a0$&~:"
 _CLEAN_RIGHT_CHARS = " \t\n\u00a0$&~"
 # Units that convert into each other: a sum of two of them ("1 hour + 30 minutes") is a unit conversion in
@@ -71,7 +79,7 @@ milliliters dollar dollars cent cents penny pennies nickel nickels dime dimes qu
 
 
 # Words that are never a unit: they carry arithmetic ("more", "each", "dozen") or grammar.
-_NOT_UNITS = _LEFT_RISKY | _RIGHT_SCALE | _APPROX_WORDS | frozenset("""of times per by a an the and or is
+_NOT_UNITS = _LEFT_RISKY | _RIGHT_SCALE | set(SCALES) | _APPROX_WORDS | frozenset("""of times per by a an the and or is
 are was were be been equals equal equaling gives give makes make made so then thus hence which that this these those
 to for in on at with as total totals more less fewer extra another other left remain remains altogether together if
 when we he she they it you i his her their its our your one two three four five six seven eight nine ten new old
@@ -177,6 +185,10 @@ def clean_left(text: str, toks: list[Token], before: int, run: list[Token]) -> b
         if prev is not None and not (prev.kind in ("DELIM", "BREAK") or (prev.kind == "PUNCT" and prev.text in ",;:")):
             return False
     p = run[0].start
+    for sizing in _SIZING:  # "\\left\\lfloor": the sizing command is part of the delimiter
+        if text.endswith(sizing, 0, p):
+            p -= len(sizing)
+            break
     # step over one opening parenthesis that belongs to the sentence: "(so 3 + 4 = 7)"
     if p > 0 and text[p - 1] == "(" and (p == 1 or text[p - 2] in _CLEAN_LEFT_CHARS):
         p -= 1
@@ -259,7 +271,7 @@ def clean_right(text: str, toks: list[Token], after: int, run: list[Token]) -> b
     if any(w in ("remainder", "remainders", "quotient", "r") for w in words):
         return False  # "770 \\div 333 = 2 with a remainder of 58": integer division
     if words and len(words) <= 3 and j < len(toks) and toks[j].kind == "NUM" \
-            and all(w == "and" or w not in _NOT_UNITS for w in words):
+            and all(w == "and" or w in _MEASURES for w in words):
         return False  # a compound quantity: "= 1 hour and 25 minutes", "= 5 feet 3 inches"
     return True
 
@@ -281,6 +293,39 @@ def _right_word_keeps_value(toks: list[Token], j: int, run: list[Token]) -> bool
         lit = [t for t in run if t.kind == "NUM"]
         return len(run) == 1 and len(lit) == 1 and lit[0].decimals == 0
     return True
+
+
+def rewrite_announced(toks: list[Token], before: int) -> bool:
+    """"Expanding, we get (x+1)(x^2-x+1) = x^3 - 1": a word right before the equation (three words, same
+    sentence) says it rewrites an expression rather than states a condition."""
+    j = before
+    seen = 0
+    while j >= 0 and seen < _BEFORE_WORDS:
+        t = toks[j]
+        if t.kind == "PUNCT" and t.text == ",":
+            # "Expanding, we get": the word right before the comma; "combining like factors, we have": no
+            k = j - 1
+            while k >= 0 and toks[k].kind == "DELIM":
+                k -= 1
+            return k >= 0 and toks[k].kind == "WORD" and toks[k].words[-1] in _REWRITE_WORDS
+        if t.kind == "PUNCT" and t.text in ".;!?" or t.kind == "BREAK" and j and toks[j - 1].kind == "BREAK":
+            return False
+        if t.kind == "WORD":
+            seen += len(t.words)
+            if any(w in _REWRITE_WORDS for w in t.words):
+                return True
+        j -= 1
+    return False
+
+
+def scale_after(toks: list[Token], after: int) -> int | None:
+    """The factor of a scale word right after a stated value ("= 6 dozen" -> 12), else None."""
+    j = after
+    while j < len(toks) and toks[j].kind == "DELIM":
+        j += 1
+    if j < len(toks) and toks[j].kind == "WORD":
+        return SCALES.get(toks[j].words[0])
+    return None
 
 
 def counted_after(toks: list[Token], after: int) -> bool:

@@ -241,6 +241,14 @@ def tokenize(text: str) -> list[Token]:
     return toks
 
 
+def _after_quantity(toks: list[Token], k: int) -> bool:
+    """A number, then at most three words (a unit: "miles per gallon"), then token ``k``."""
+    j = k - 1
+    while j >= 0 and k - j <= 4 and toks[j].kind in ("LETTERS", "WORD"):
+        j -= 1
+    return j >= 0 and j < k - 1 and toks[j].kind == "NUM"
+
+
 def _mark_math(toks: list[Token]) -> None:
     """Set ``math`` on the tokens between math delimiters."""
     inside = False
@@ -388,8 +396,8 @@ def _classify_letters(toks: list[Token]) -> None:
         if word in "xX" and prev is not None and nxt is not None and nxt.kind in ("NUM", "LP") \
                 and t.space_before == nxt.space_before and (t.space_before or nxt.kind == "NUM") and (
                     prev.kind in ("NUM", "RP", "PCT")
-                    or (prev.kind in ("LETTERS", "WORD") and t.space_before and k >= 2 and toks[k - 2].kind == "NUM")):
-            t.kind, t.op = "OP", "*"  # "3 x 4", "120 units x 3/4"
+                    or (prev.kind in ("LETTERS", "WORD") and t.space_before and _after_quantity(toks, k))):
+            t.kind, t.op = "OP", "*"  # "3 x 4", "120 units x 3/4", "25 miles per gallon x 12 gallons"
             continue
         mathy_prev = prev is not None and (
             (prev.kind in ("OP", "EQ", "LP", "LB", "APPROX", "REL", "FRAC", "SQRT", "FUNC", "BAR", "LBAR", "LFLOOR",

@@ -138,8 +138,9 @@ def _sym(v: Fraction) -> sympy.Rational:
 
 
 def possibly_rounded(tok: Token) -> bool:
-    """A literal that may be a rounded or truncated value: two or more decimals, not a currency amount."""
-    return tok.kind == "NUM" and tok.decimals >= 2 and not tok.currency
+    """A literal that may be a rounded or truncated value: two or more decimals, not a currency amount, not ending
+    in 0 (".20" is an exact twenty hundredths; a rounded value drops the zero)."""
+    return tok.kind == "NUM" and tok.decimals >= 2 and not tok.currency and not tok.text.endswith("0")
 
 
 def rounding_error(toks: list[Token], tree: Node, percent_scale: bool = True) -> float:
