@@ -163,3 +163,39 @@ def test_check_steps_empty() -> None:
 def test_non_string_and_oversized_input_are_unchecked() -> None:
     assert check_step(None).verdict == "unchecked"  # type: ignore[arg-type]
     assert check_step("1 + 1 = 3 " * 5000).verdict == "unchecked"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The hard per-solution bound: check_steps runs in a critic.timebox worker
+
+
+MIXED_STEPS = [
+    "Janet sells 16 - 3 - 4 = 8 duck eggs a day.",
+    r"So \(\sqrt{8} = 3\sqrt{2}\).",
+    r"Expanding, we get \((x+1)(x^2-x+1) = x^3 - 1\).",
+    "No numbers here.",
+    "3 + 4 = 7",
+]
+
+
+def test_check_steps_in_the_worker_equals_the_in_process_checks() -> None:
+    in_worker = check_steps("p", MIXED_STEPS)
+    in_process = [check_step(text, i + 1) for i, text in enumerate(MIXED_STEPS)]
+    assert in_worker == in_process
+    assert [c.verdict for c in in_worker] == ["wrong", "wrong", "wrong", "unchecked", "ok"]
+
+
+def test_check_steps_past_its_bound_kills_the_worker_and_keeps_the_rational_checks(monkeypatch) -> None:
+    import critic.verify as verify
+
+    monkeypatch.setattr(verify, "solution_bound_s", lambda n: 1e-4)
+    checks = check_steps("p", MIXED_STEPS)
+    # the rational path still finds the arithmetic slip; what needs SymPy is left unchecked, never guessed
+    assert [c.verdict for c in checks] == ["wrong", "unchecked", "unchecked", "unchecked", "ok"]
+    monkeypatch.undo()
+    assert check_steps("p", MIXED_STEPS[1:2])[0].verdict == "wrong"  # the pool replaced the killed worker
+
+
+def test_check_steps_accepts_odd_inputs() -> None:
+    assert check_steps("p", []) == []
+    assert [c.verdict for c in check_steps(None, [None, "1 + 1 = 2"])] == ["unchecked", "ok"]  # type: ignore[list-item]
