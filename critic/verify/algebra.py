@@ -63,8 +63,10 @@ def _point_value(tree: Node, env: dict[str, Fraction]):
         return build(tree, env=env)
 
 
-def identity(left: Node, right: Node) -> Verdict:
-    """Is ``left = right`` an identity in its unknowns? Both sides must hold unknowns."""
+def identity(left: Node, right: Node, any_difference: bool = False) -> Verdict:
+    """Is ``left = right`` an identity in its unknowns? Both sides must hold unknowns. ``any_difference``: the
+    claim is a link of a chain rewriting one expression in one unknown, where a difference of several terms is a
+    slip too (not a fact used on the way or a condition between unknowns)."""
     names = sorted(free_vars(left) | free_vars(right))
     if not names or len(names) > MAX_VARS or free_vars(left) != free_vars(right):
         return Verdict("unsure")  # an unknown appears or disappears: a substitution or a condition, not a rewrite
@@ -89,10 +91,10 @@ def identity(left: Node, right: Node) -> Verdict:
         agreeing += 1
     if not disagree:
         return Verdict("ok" if agreeing >= MIN_AGREEING_POINTS else "unsure")
-    return _confirm(left, right)
+    return _confirm(left, right, any_difference)
 
 
-def _confirm(left: Node, right: Node) -> Verdict:
+def _confirm(left: Node, right: Node, any_difference: bool) -> Verdict:
     """The symbolic difference of the two sides is not 0: expand (polynomials) or cancel (quotients)."""
     try:
         lhs, rhs = build(left), build(right)
@@ -101,7 +103,10 @@ def _confirm(left: Node, right: Node) -> Verdict:
             diff = sympy.cancel(sympy.together(diff))
         if diff == 0:
             return Verdict("unsure")  # the numbers disagreed where SymPy does not: trust neither
-        if not _slip_shaped(lhs, rhs, diff):
+        if any_difference and not _same_shape(lhs, rhs):
+            # "alpha^4 = 3 alpha^3 - 4 alpha^2 + alpha": reduced with a fact about alpha (its polynomial), not expanded
+            return Verdict("unsure")
+        if not any_difference and not _slip_shaped(lhs, rhs, diff):
             return Verdict("unsure")
         shown = sympy.expand(lhs)
         return Verdict("wrong", format_expr(shown))
@@ -190,3 +195,14 @@ def _degree(e: sympy.Expr) -> int | None:
         return sympy.Poly(e, *sorted(e.free_symbols, key=str)).total_degree() if e.free_symbols else 0
     except sympy.PolynomialError:
         return None
+
+
+def _same_shape(lhs: sympy.Expr, rhs: sympy.Expr) -> bool:
+    """Numerators and denominators of the same degrees: an expansion or a cancellation keeps them, a reduction by
+    a relation the unknown satisfies lowers them."""
+    def degrees(e: sympy.Expr) -> tuple[int | None, int | None]:
+        num, den = sympy.fraction(sympy.cancel(sympy.together(e)))
+        return _degree(sympy.expand(num)), _degree(sympy.expand(den))
+
+    left, right = degrees(lhs), degrees(rhs)
+    return None not in left and left == right

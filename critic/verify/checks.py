@@ -259,6 +259,7 @@ def _check_chain(text: str, toks: list[Token], chain: _Chain, approx_step: bool,
     ends_agree = _ends_agree(values) or (first_cut and len(runs) >= 3)
     single_link = len(chain.links) == 1
     rewrite = single_link and guards.rewrite_announced(toks, chain.before)
+    rewriting = len(runs) >= 3 and _one_unknown_throughout(runs, trees)
     for idx, link in enumerate(chain.links):
         lrun, rrun = runs[idx], runs[idx + 1]
         if trees[idx] is None or trees[idx + 1] is None:
@@ -268,7 +269,8 @@ def _check_chain(text: str, toks: list[Token], chain: _Chain, approx_step: bool,
         lvars, rvars = free_vars(trees[idx]), free_vars(trees[idx + 1])
         if lvars and rvars and (len(runs) >= 3 or rewrite) and symbolic and link.kind == "EQ" and not doubt \
                 and not _bare_unknown(trees[idx]) and not _bare_unknown(trees[idx + 1]):
-            _check_identity(claim_text, trees[idx], trees[idx + 1], text[rrun[0].start:rrun[-1].end], claims)
+            _check_identity(claim_text, trees[idx], trees[idx + 1], text[rrun[0].start:rrun[-1].end], claims,
+                            rewriting)
             continue
         if lv is None or rv is None:
             continue
@@ -348,8 +350,26 @@ def _bare_unknown(tree: Node) -> bool:
     return isinstance(tree, Var) or isinstance(tree, Neg) and isinstance(tree.arg, Var)
 
 
-def _check_identity(claim_text: str, left: Node, right: Node, stated: str, claims: list[_Claim]) -> None:
-    verdict = algebra.identity(left, right)
+def _one_unknown_throughout(runs: list[list[Token]], trees: list[Node | None]) -> bool:
+    """Every expression of the chain is in the same single unknown - a rewriting of one expression, not conditions
+    between several - except a function value it may start from ("f(-\\frac{1}{2x}) = ...")."""
+    names: set[str] = set()
+    for idx, (run, tree) in enumerate(zip(runs, trees)):
+        if tree is None:
+            if idx == 0 and run and any(t.kind == "VAR" and k + 1 < len(run) and run[k + 1].kind == "LP"
+                                        for k, t in enumerate(run)):
+                continue
+            return False
+        vars_here = free_vars(tree)
+        if len(vars_here) != 1:
+            return False
+        names |= vars_here
+    return len(names) == 1
+
+
+def _check_identity(claim_text: str, left: Node, right: Node, stated: str, claims: list[_Claim],
+                    rewriting: bool = False) -> None:
+    verdict = algebra.identity(left, right, any_difference=rewriting)
     if verdict.status == "unsure":
         claims.append(_Claim("unsure", None))
         return

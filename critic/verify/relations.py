@@ -22,9 +22,11 @@ INEQUALITIES = {"<": "<", ">": ">", "\u2264": "<=", "\u2265": ">=", "\\le": "<="
 _CONNECTIVES = frozenset("""so thus hence therefore implies implying gives giving get gets becomes become simplifies
 simplify simplifying simplified rearrange rearranging rearranged subtract subtracting subtracted add adding added
 divide dividing divided multiply multiplying multiplied move moving isolate isolating yields yield obtain obtains
-equivalently means""".split())
-_BLOCKERS = frozenset("""or and if case cases also similarly second other another when where suppose assume let check
+equivalently means expand expanding expanded combining collecting""".split())
+_BLOCKERS = frozenset("""or if case cases also similarly second other another when where suppose assume let check
 checking verify verifying not but however either each both these those equations solutions""".split())
+# "x + y = 5 and x + 2y = 5": two statements; "Expanding and simplifying, we have": one derivation
+_SOFT_BLOCKERS = frozenset({"and"})
 _ALTERNATIVES = frozenset({"or", "and"})  # "2x = a or 2x = b, so x = c or x = d": which pairs with which?
 _MAX_LINK_WORDS = 8
 
@@ -104,8 +106,9 @@ def linked(toks: list[Token], first: Relation, second: Relation, before: int, af
             implication = True
         elif t.kind == "WORD":
             words.extend(t.words)
-    if len(words) > _MAX_LINK_WORDS or any(w in _BLOCKERS for w in words):
+    connective = any(w in _CONNECTIVES for w in words)
+    if len(words) > _MAX_LINK_WORDS or any(w in _BLOCKERS or w in _SOFT_BLOCKERS and not connective for w in words):
         return False
     if not words and any(t.kind == "PUNCT" and t.text == ":" for t in between):
         return True  # "the quadratic equation \\( n^2 - 3n + 2 = 322 \\): \\[ n^2 - 3n - 318 = 0 \\]"
-    return implication or any(w in _CONNECTIVES for w in words)
+    return implication or connective
