@@ -24,7 +24,7 @@ from fractions import Fraction
 import sympy
 
 from critic.verify.build import MAX_VARS, TooLarge, build
-from critic.verify.exact import EvalError, Irrational, evaluate as exact_value
+from critic.verify.exact import EvalError, evaluate as exact_value
 from critic.verify.parse import Add, Div, Mul, Neg, Node, Num, Pct, Pow, Var, free_vars, has_alternative_reading, walk
 from critic.verify.values import difference, format_expr
 
@@ -40,7 +40,8 @@ class Verdict:
 
 
 def rational_in_unknowns(node: Node) -> bool:
-    """Unknowns appear only under + - * / and integer powers (numeric subtrees may hold anything)."""
+    """Unknowns appear only under + - * /, integer powers and as exponents of numbers (``2^{9k}``); numeric
+    subtrees may hold anything."""
     if not free_vars(node):
         return True
     if isinstance(node, (Var, Num)):
@@ -51,7 +52,7 @@ def rational_in_unknowns(node: Node) -> bool:
         return rational_in_unknowns(node.arg)
     if isinstance(node, Pow):
         if free_vars(node.exp):
-            return False
+            return not free_vars(node.base) and rational_in_unknowns(node.exp)
         return rational_in_unknowns(node.base)
     return False
 
@@ -59,7 +60,7 @@ def rational_in_unknowns(node: Node) -> bool:
 def _point_value(tree: Node, env: dict[str, Fraction]):
     try:
         return exact_value(tree, env=env)
-    except Irrational:
+    except EvalError:  # irrational at this point ("2^{13/7}"), or beyond the rational path: SymPy's exact value
         return build(tree, env=env)
 
 
@@ -205,4 +206,4 @@ def _same_shape(lhs: sympy.Expr, rhs: sympy.Expr) -> bool:
         return _degree(sympy.expand(num)), _degree(sympy.expand(den))
 
     left, right = degrees(lhs), degrees(rhs)
-    return None not in left and left == right
+    return left == right  # (None, None) on both sides: exponentials or roots of the unknown, no degree to lower

@@ -38,6 +38,7 @@ from critic.verify.parse import (
     Root,
     Series,
     Var,
+    free_vars,
 )
 
 MAX_LOG2 = 1000.0  # |log2| of any numeric intermediate (about 300 decimal digits), and of its reciprocal
@@ -192,6 +193,13 @@ class Builder:
         return expr, size
 
     def _pow(self, n: Pow) -> tuple[sympy.Expr, _Size]:
+        if free_vars(n.exp) - set(self.env):
+            # "3^x", "2^{9k}": an unknown exponent of a positive number is an atom of its own
+            base, sb = self._build(n.base)
+            if not sb.numeric or not base.is_positive or sb.mag > 64:
+                raise TooLarge("unknown in an exponent of a non-positive or unknown base")
+            exp, _ = self._build(n.exp)
+            return sympy.Pow(base, exp), _Size(False, degree=1, terms=1)
         # the exponent first: it must be a small exact rational (or, with numeric bases, a numeric expression)
         try:
             ev = evaluate(n.exp, self.percent_scale, self.env, self.overrides, self.alternative)

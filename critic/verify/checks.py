@@ -91,8 +91,7 @@ def _check_text(text: str, step1: int, symbolic: bool) -> StepCheck:
     _check_restatements(text, statements, approx_step, claims)
     if symbolic:
         _check_rearrangements(text, toks, claims)
-    if len({t.text for t in toks if t.kind == "VAR"}) == 1:  # several unknowns: a system, leave it alone
-        claims.extend(_check_equations(equations))
+    claims.extend(_check_equations(equations))
     evidence = [c.evidence for c in claims if c.evidence is not None]
     statuses = {c.status for c in claims}
     if "wrong" in statuses:
@@ -275,8 +274,8 @@ def _check_chain(text: str, toks: list[Token], chain: _Chain, approx_step: bool,
         if lv is None or rv is None:
             continue
         if lv[0].unknowns or rv[0].unknowns:
-            if doubt:
-                continue
+            if doubt or approx_chain or link.kind == "APPROX":
+                continue  # "d = 71.5 (approximately)": a rounded solution is not a claimed one
             if single_link or (idx == 0 and len(lrun) == 1 and lrun[0].kind == "VAR"):
                 _collect_equation(claim_text, lrun, rrun, lv[0], rv[0], equations)
             continue
