@@ -188,10 +188,13 @@ def test_check_steps_in_the_worker_equals_the_in_process_checks() -> None:
 def test_check_steps_past_its_bound_kills_the_worker_and_keeps_the_rational_checks(monkeypatch) -> None:
     import critic.verify as verify
 
-    monkeypatch.setattr(verify, "solution_bound_s", lambda n: 1e-4)
-    checks = check_steps("p", MIXED_STEPS)
+    # a solution that takes the worker far longer than its (shrunk) bound: 300 steps of SymPy work
+    slow = [r"\(\sin 20^\circ \cos 40^\circ \tan 50^\circ = \frac{\sqrt{3}}{8} = \sqrt[3]{7} - 1\)"] * 300
+    monkeypatch.setattr(verify, "solution_bound_s", lambda n: 0.05)
+    checks = check_steps("p", MIXED_STEPS + slow)
     # the rational path still finds the arithmetic slip; what needs SymPy is left unchecked, never guessed
-    assert [c.verdict for c in checks] == ["wrong", "unchecked", "unchecked", "unchecked", "ok"]
+    assert [c.verdict for c in checks[:5]] == ["wrong", "unchecked", "unchecked", "unchecked", "ok"]
+    assert len(checks) == 305 and {c.verdict for c in checks[5:]} == {"unchecked"}
     monkeypatch.undo()
     assert check_steps("p", MIXED_STEPS[1:2])[0].verdict == "wrong"  # the pool replaced the killed worker
 

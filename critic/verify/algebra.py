@@ -163,6 +163,9 @@ def _rearrangement(first: tuple[Node, Node], op1: str, second: tuple[Node, Node]
         d2 = sympy.expand(_SIGN[op2] * (a2 - b2))
         if d1 == 0 or d2 == 0:
             return Verdict("unsure")
+        ratio = sympy.cancel(sympy.together(d1 / d2))
+        if not ratio.free_symbols and ratio != 0 and (op1 == "=" or ratio.is_positive):
+            return Verdict("ok")  # the same relation, scaled (forms may differ: "1/(x^2-1) + 1" and "x^2/(x^2-1)")
         if _degree(d1) != _degree(d2):
             return Verdict("unsure")  # "b = 0 => b^2 - b + 2 = 2": a consequence, not the same relation rearranged
         t1, t2 = d1.as_coefficients_dict(), d2.as_coefficients_dict()
@@ -173,7 +176,7 @@ def _rearrangement(first: tuple[Node, Node], op1: str, second: tuple[Node, Node]
             c = t1[monomial] / t2[monomial]
             if c == 0 or (op1 != "=" and not c.is_positive):
                 continue
-            rest = sympy.expand(d1 - c * d2)
+            rest = sympy.expand(sympy.numer(sympy.together(d1 - c * d2)))
             size = 0 if rest == 0 else len(sympy.Add.make_args(rest))
             if best is None or size < best[0]:
                 best = (size, c, rest)
@@ -182,7 +185,10 @@ def _rearrangement(first: tuple[Node, Node], op1: str, second: tuple[Node, Node]
         size, c, rest = best
         if size == 0:
             return Verdict("ok")
-        if size > 1 or len(t2) < 2:
+        one_unknown = len(names) == 1 and _same_shape(d1, d2) and None not in _shape(d1)
+        if (size > 1 and not one_unknown) or len(t2) < 2:
+            # in one unknown, a transformation other than scaling changes the degree (squaring, clearing an
+            # unknown denominator, dropping a factor); at the same degree any difference is a slip
             return Verdict("unsure")
         shown_op = {"<": ">", "<=": ">="}.get(op2, op2)
         return Verdict("wrong", f"{format_expr(sympy.expand(d1 / c))} {shown_op} 0")
@@ -198,12 +204,14 @@ def _degree(e: sympy.Expr) -> int | None:
         return None
 
 
+def _shape(e: sympy.Expr) -> tuple[int | None, int | None]:
+    """Degrees of numerator and denominator in lowest terms (None: not a polynomial in the unknowns)."""
+    num, den = sympy.fraction(sympy.cancel(sympy.together(e)))
+    return _degree(sympy.expand(num)), _degree(sympy.expand(den))
+
+
 def _same_shape(lhs: sympy.Expr, rhs: sympy.Expr) -> bool:
     """Numerators and denominators of the same degrees: an expansion or a cancellation keeps them, a reduction by
-    a relation the unknown satisfies lowers them."""
-    def degrees(e: sympy.Expr) -> tuple[int | None, int | None]:
-        num, den = sympy.fraction(sympy.cancel(sympy.together(e)))
-        return _degree(sympy.expand(num)), _degree(sympy.expand(den))
-
-    left, right = degrees(lhs), degrees(rhs)
-    return left == right  # (None, None) on both sides: exponentials or roots of the unknown, no degree to lower
+    a relation the unknown satisfies lowers them. (None, None) on both sides - exponentials or roots of the
+    unknown - has no degree to lower."""
+    return _shape(lhs) == _shape(rhs)
