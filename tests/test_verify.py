@@ -171,6 +171,15 @@ REARRANGED_WRONG = [
     (r"the quadratic equation \(n^2 - 3n + 2 = 322\): \[n^2 - 3n - 318 = 0\]", "n^2 - 3*n - 320 = 0"),
 ]
 
+REARRANGED_WRONG += [
+    # one unknown, same degree: any difference is a slip
+    (r"Expanding, we have \(20n^2+41n+20=3n^3+5n^2+0n+6 \Rightarrow 3n^3-15n^2+41n+14=0.\)",
+     "3*n^3 - 15*n^2 - 41*n - 14 = 0"),
+    # an unknown exponent of a number is an atom
+    (r"Factor out the bases: \( 3^{x}(3^2 - 9) = 2^{x}(2^5 - 5) \). Simplifying, \( 3^{x}(-6) = 2^{x}(27) \).",
+     "-27*2^x = 0"),
+]
+
 REARRANGED_NOT_WRONG = [
     r"\[2x + 3 = 9 \implies 2x = 6 \implies x = 3\]",
     r"\(-2x < 6 \implies x > -3\)",
@@ -182,7 +191,46 @@ REARRANGED_NOT_WRONG = [
     r"\(K \geq 70 / 24 \implies K \geq 2.91667\)",  # rounded
     r"\(b = 0 \implies b^2 - b + 2 = 2\)",  # a value substituted
     r"\(x + y = 5\) and \(x + 2y = 5\)",  # two conditions
+    r"\(\cos^2 \theta = \sin \theta \implies \sin^2 \theta + \sin \theta = 1\)",  # a trigonometric identity used
+    r"\(\frac{1}{x^2 - 1} + 1 = 2x \implies \frac{x^2}{x^2 - 1} = 2x\)",  # the same relation in another form
+    r"\(\frac{x^2 - 11}{x + 1} - 7 < 0 \implies \frac{x^2 - 11 - 7(x + 1)}{x + 1} < 0\)",
 ]
+
+
+STATED_ROOTS = [
+    (r"\(x^2 - 5x + 6 = 0\), so \(x = 2\) or \(x = 3\).", "ok"),
+    (r"\(x^2 - 5x + 6 = 0\), so \(x = 2\) or \(x = 4\).", "wrong"),
+    (r"\(2t^3 - 16 = 0\) gives \(t = 2\).", "ok"),
+    (r"\(2t^3 - 16 = 0\) gives \(t = 3\).", "wrong"),
+    # the value solves another equation of the step: a case split, not a contradiction
+    (r"Setting each factor to zero: \(x - 1 = 0\) or \(x^2 - 3x - 3 = 0\). From the first, \(x = 1\).", "ok"),
+    (r"\(x^2 - 5x + 6 = 0\). Checking \(x = 4\): it does not work.", "unchecked"),
+    (r"\(x^2 - 2 = 0\), so \(x = 1.41\).", "unchecked"),  # rounded
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), STATED_ROOTS)
+def test_stated_roots_are_substituted_back(text: str, expected: str) -> None:
+    assert verdict(text) == expected, check_step(text)
+
+
+def test_stated_root_evidence() -> None:
+    ev = wrong_evidence(r"\(x^2 - 5x + 6 = 0\), so \(x = 2\) or \(x = 4\).")
+    assert ev.claim == "x = 4 (from x^2 - 5x + 6 = 0)"
+    assert ev.expected == "x^2 - 5*x + 6 at x = 4 is 2, not 0"
+
+
+EXPONENTIAL = [
+    (r"\[ \frac{6^b}{3^b} = \left(\frac{6}{3}\right)^b = 3^b \]", "wrong"),
+    (r"\[ f(9) = 2^{k \cdot 9} + 9 = 2^{9k} = 6^3 \]", "wrong"),
+    (r"\(4^n = 2^{2n} = (2^n)^2\)", "ok"),
+    (r"\((-1)^n = (-1)^{3n} = (-1)^{n} \cdot 1\)", "ok"),  # rational points with odd denominators only
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), EXPONENTIAL)
+def test_unknown_exponents(text: str, expected: str) -> None:
+    assert verdict(text) == expected, check_step(text)
 
 
 @pytest.mark.parametrize(("text", "expected"), REARRANGED_WRONG)

@@ -215,3 +215,29 @@ def _same_shape(lhs: sympy.Expr, rhs: sympy.Expr) -> bool:
     a relation the unknown satisfies lowers them. (None, None) on both sides - exponentials or roots of the
     unknown - has no degree to lower."""
     return _shape(lhs) == _shape(rhs)
+
+
+def stated_root(equation: tuple[Node, Node], name: str, value: Node, min_degree: int = 2) -> Verdict:
+    """Is ``value`` a root of ``equation`` (a polynomial equation of degree ``min_degree`` or more in the unknown
+    ``name``)?"""
+    try:
+        left, right = build(equation[0]), build(equation[1])
+        poly = sympy.expand(left - right)
+        symbols = poly.free_symbols
+        if len(symbols) != 1 or (_degree(poly) or 0) < min_degree:
+            return Verdict("unsure")
+        (symbol,) = symbols
+        v = build(value)
+        if v.free_symbols or not v.is_real:
+            return Verdict("unsure")
+        residual = poly.subs(symbol, v)
+        equal, _ = difference(residual if not residual.is_Rational else _fraction(residual), Fraction(0))
+        shown = f"{format_expr(poly)} at {name} = {format_expr(v)} is {format_expr(residual)}"
+        return Verdict("ok" if equal else "wrong", shown + ("" if equal else ", not 0"))
+    except (TooLarge, EvalError, ValueError, TypeError, ZeroDivisionError, RecursionError, AttributeError,
+            sympy.PolynomialError):
+        return Verdict("unsure")
+
+
+def _fraction(r: sympy.Rational) -> Fraction:
+    return Fraction(int(r.p), int(r.q))

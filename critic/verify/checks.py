@@ -312,8 +312,10 @@ def _math_label(run: list[Token]) -> tuple[tuple[str, ...], int] | None:
 
 
 def _check_rearrangements(text: str, toks: list[Token], claims: list[_Claim]) -> None:
-    """Linked relations in unknowns: the second must be the first rearranged (:mod:`critic.verify.relations`)."""
+    """Linked relations in unknowns: the second must be the first rearranged (:mod:`critic.verify.relations`);
+    a stated solution of a polynomial equation must be a root of it."""
     found = relations.relations(text, toks)
+    _check_stated_roots(text, toks, found, claims)
     for k, (first, second) in enumerate(zip(found, found[1:])):
         before = found[k - 1].end if k else 0
         after = found[k + 2].start if k + 2 < len(found) else len(toks)
@@ -342,6 +344,54 @@ def _scaled(value: tuple[Evaluated, Evaluated | None], factor: int) -> tuple[Eva
         return None
     main.alternative = replace(main, value=main.value * factor, bare_literal=None, alternative=None)
     return main, alt
+
+
+def _check_stated_roots(text: str, toks: list[Token], found: list[relations.Relation], claims: list[_Claim]) -> None:
+    """``x^2 - 5x + 6 = 0``, so ``x = 2`` or ``x = 4``: a stated value of the unknown is substituted into the
+    nearest equation before it in that unknown alone (polynomial, degree 2 or more; linear ones are
+    :func:`_check_equations`'). A value that is not a root is a contradiction; rounded values and values under a
+    hypothesis or a negation ("x = 4 does not work") are not read."""
+    for k, rel in enumerate(found):
+        assigned = _assignment(rel)
+        if assigned is None or guards.doubted(toks, rel.start - 1, rel.end):
+            continue
+        name, value_tree, value_run = assigned
+        if any(possibly_rounded(t) for t in value_run):
+            continue
+        equation = None
+        for prev in reversed(found[:k]):
+            names = free_vars(prev.trees[0]) | free_vars(prev.trees[1])
+            if _assignment(prev) is not None or name not in names:
+                continue
+            if names == {name} and prev.op == "=":
+                equation = prev
+            break
+        if equation is None:
+            continue
+        verdict = algebra.stated_root(equation.trees, name, value_tree)
+        if verdict.status == "unsure":
+            continue
+        if verdict.status == "wrong" and any(
+                algebra.stated_root(other.trees, name, value_tree, min_degree=1).status != "wrong"
+                for other in found if other is not equation and _assignment(other) is None and other.op == "="
+                and free_vars(other.trees[0]) | free_vars(other.trees[1]) == {name}):
+            continue  # "x - 1 = 0 or x^2 - 3x - 3 = 0 ... x = 1": the value solves another equation of the step
+        source = text[equation.left[0].start:equation.right[-1].end]
+        stated = text[rel.left[0].start:rel.right[-1].end]
+        ok = verdict.status == "ok"
+        claims.append(_Claim(verdict.status, Evidence(claim=f"{stated} (from {source})", expected=verdict.expected,
+                                                      stated=stated, ok=ok)))
+
+
+def _assignment(rel: relations.Relation) -> tuple[str, Node, list[Token]] | None:
+    """``x = 3``, ``3 = x``: the unknown's name, the value's tree and tokens."""
+    if rel.op != "=":
+        return None
+    for var_tree, value_tree, value_run in ((rel.trees[0], rel.trees[1], rel.right),
+                                            (rel.trees[1], rel.trees[0], rel.left)):
+        if isinstance(var_tree, Var) and not free_vars(value_tree):
+            return var_tree.name, value_tree, value_run
+    return None
 
 
 def _bare_unknown(tree: Node) -> bool:
