@@ -314,3 +314,20 @@ def test_named_quantity_restated_in_the_next_chain() -> None:
 def test_evidence_of_an_identity_names_both_forms() -> None:
     ev = wrong_evidence(r"Expanding, we get \((x+1)(x^2-x+1) = x^3 - 1\).")
     assert (ev.claim, ev.expected, ev.stated) == ("(x+1)(x^2-x+1) = x^3 - 1", "x^3 + 1", "x^3 - 1")
+
+
+DEFINED_NAMES = [
+    # a name the step gives one value is read as that value in a later chain of rewrites
+    (r"Notice that \[ y = \sqrt{5} + 1 \] Thus, \[ y \cdot (\sqrt{5} - 1) = y^2 - 1 = 2y. \]", "wrong"),
+    (r"Let \( y = \sqrt{5} + 1 \). Then \[ y \cdot (\sqrt{5} - 1) = 5 - 1 = 4. \]", "ok"),
+    # not in a single equation (a condition on a new case), not where the chain gives the name a value again
+    (r"At \( x = 0 \) the curve is below the axis. Solving \( 2x^2 - 9 = 0 \) gives the crossings.", "unchecked"),
+    (r"First \( y = 0 \). In the second case \( y = 2(0) - 6 = -6 \).", "ok"),
+    # a name given two values (cases) defines nothing
+    (r"If \( x = 1 \) then \( x + x + 1 = 2 + 1 = 3 \); if \( x = 2 \) then \( x + x + 1 = 4 + 1 = 5 \).", "ok"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), DEFINED_NAMES)
+def test_defined_names(text: str, expected: str) -> None:
+    assert verdict(text) == expected, check_step(text)

@@ -89,6 +89,9 @@ class Builder:
         expr, _ = self._build(node)
         return expr
 
+    def _num_size_of(self, expr: sympy.Expr) -> tuple[sympy.Expr, _Size]:
+        return expr, self._num_size(expr)
+
     def _num_size(self, expr: sympy.Expr) -> _Size:
         try:
             f = abs(complex(expr.evalf(15)))
@@ -109,6 +112,8 @@ class Builder:
         if isinstance(n, Var):
             if n.name in self.env:
                 v = self.env[n.name]
+                if not isinstance(v, Fraction):  # an exact irrational value the step gave the name
+                    return self._num_size_of(v)
                 return number(v), _Size(True, _log2abs(v))
             sym = self.symbols.get(n.name)
             if sym is None:

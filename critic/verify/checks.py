@@ -33,6 +33,7 @@ from critic.verify.values import (
     read,
     rounding_error,
     to_float,
+    value_of,
 )
 
 STEP_DEADLINE_S = 0.5  # cooperative bound per step; real steps take a few milliseconds
@@ -77,20 +78,29 @@ def _check_text(text: str, step1: int, symbolic: bool) -> StepCheck:
     claims: list[_Claim] = []
     equations: list[_Equation] = []
     statements: list[_Statement] = []
+    found = relations.relations(text, toks)
+    defined = _definitions(toks, found, symbolic)
     for chain in _chains(toks):
         if time.monotonic() > deadline or len(claims) >= MAX_CLAIMS_PER_STEP:
             claims.append(_Claim("unsure", None))
             break
         first_claim = len(claims)
-        statement = _check_chain(text, toks, chain, approx_step, claims, equations, symbolic)
+        # a defined name is read as its value in a chain of rewrites (three or more expressions), not in a single
+        # equation, which is more often a condition on a new case than a claim about the defined value
+        # - and not where the chain names it on its own ("y = 2(0) - 6 = -6", "A = C = 9"): there it is being given
+        # a value again
+        alone = {run[0].name for run in chain.runs if len(run) == 1 and run[0].kind == "VAR"}
+        env = {name: value for name, (end, value) in defined.items()
+               if end <= chain.before + 1 and len(chain.runs) >= 3 and name not in alone}
+        statement = _check_chain(text, toks, chain, approx_step, claims, equations, symbolic, env)
         for claim in claims[first_claim:]:
             claim.chain = chain.index
         if statement is not None:
             statements.append(statement)
     _tested_equations(claims)
     _check_restatements(text, statements, approx_step, claims)
-    if symbolic:
-        _check_rearrangements(text, toks, claims)
+    if symbolic and time.monotonic() <= deadline:
+        _check_rearrangements(text, toks, found, claims)
     claims.extend(_check_equations(equations))
     evidence = [c.evidence for c in claims if c.evidence is not None]
     statuses = {c.status for c in claims}
@@ -201,16 +211,17 @@ def _trim_unmatched(run: list[Token], first: bool, last: bool) -> list[Token] | 
     return run
 
 
-def _evaluate_both(run: list[Token], symbolic: bool, tree: Node) -> tuple[Evaluated, Evaluated | None] | None:
+def _evaluate_both(run: list[Token], symbolic: bool, tree: Node, env: dict | None = None
+                   ) -> tuple[Evaluated, Evaluated | None] | None:
     """Evaluate with % meaning /100, and - when the run has a % - also with % ignored ("0.2*100 = 20%")."""
     try:
-        scaled = evaluate(run, True, symbolic, tree)
+        scaled = evaluate(run, True, symbolic, tree, env)
     except Unreadable:
         return None
     if not scaled.has_percent:
         return scaled, None
     try:
-        return scaled, evaluate(run, False, symbolic, tree)
+        return scaled, evaluate(run, False, symbolic, tree, env)
     except Unreadable:
         return scaled, None
 
@@ -227,7 +238,7 @@ class _Statement:
 
 
 def _check_chain(text: str, toks: list[Token], chain: _Chain, approx_step: bool, claims: list[_Claim],
-                 equations: list[_Equation], symbolic: bool) -> _Statement | None:
+                 equations: list[_Equation], symbolic: bool, env: dict | None = None) -> _Statement | None:
     runs = list(chain.runs)
     last = len(runs) - 1
     trees: list[Node | None] = []
@@ -246,7 +257,7 @@ def _check_chain(text: str, toks: list[Token], chain: _Chain, approx_step: bool,
             except Unreadable:
                 pass
         trees.append(tree)
-        values.append(_evaluate_both(run, symbolic, tree) if tree is not None else None)
+        values.append(_evaluate_both(run, symbolic, tree, env) if tree is not None else None)
     scale = guards.scale_after(toks, chain.after)
     if scale is not None and values[-1] is not None:
         values[-1] = _scaled(values[-1], scale)
@@ -265,7 +276,7 @@ def _check_chain(text: str, toks: list[Token], chain: _Chain, approx_step: bool,
             continue
         claim_text = text[lrun[0].start:rrun[-1].end].strip()
         lv, rv = values[idx], values[idx + 1]
-        lvars, rvars = free_vars(trees[idx]), free_vars(trees[idx + 1])
+        lvars, rvars = free_vars(trees[idx]) - set(env or ()), free_vars(trees[idx + 1]) - set(env or ())
         if lvars and rvars and (len(runs) >= 3 or rewrite) and symbolic and link.kind == "EQ" and not doubt \
                 and not _bare_unknown(trees[idx]) and not _bare_unknown(trees[idx + 1]):
             _check_identity(claim_text, trees[idx], trees[idx + 1], text[rrun[0].start:rrun[-1].end], claims,
@@ -311,10 +322,35 @@ def _math_label(run: list[Token]) -> tuple[tuple[str, ...], int] | None:
     return (tuple(t.text for t in run), run[0].start) if named else None
 
 
-def _check_rearrangements(text: str, toks: list[Token], claims: list[_Claim]) -> None:
+def _definitions(toks: list[Token], found: list[relations.Relation], symbolic: bool) -> dict[str, tuple[int, object]]:
+    """Names the step gives one exact value ("Let \\(y = \\sqrt{5} + 1\\)", "so \\(x = 3\\)"): name -> (token index
+    where the definition ends, value). Claims after it read the name as that value. A name given two values (cases,
+    trials), a rounded value, or one under a hypothesis or negation defines nothing."""
+    seen: dict[str, list] = {}
+    for rel in found:
+        assigned = _assignment(rel)
+        if assigned is not None:
+            seen.setdefault(assigned[0], []).append((rel, assigned))
+    out: dict[str, tuple[int, object]] = {}
+    for name, items in seen.items():
+        if len(items) != 1:
+            continue
+        rel, (_, value_tree, value_run) = items[0]
+        if any(possibly_rounded(t) for t in value_run) or guards.doubted(toks, rel.start - 1, rel.end):
+            continue
+        try:
+            value = value_of(value_tree, symbolic=symbolic)
+        except Unreadable:
+            continue
+        if not isinstance(value, Lin):
+            out[name] = (rel.end, value)
+    return out
+
+
+def _check_rearrangements(text: str, toks: list[Token], found: list[relations.Relation],
+                          claims: list[_Claim]) -> None:
     """Linked relations in unknowns: the second must be the first rearranged (:mod:`critic.verify.relations`);
     a stated solution of a polynomial equation must be a root of it."""
-    found = relations.relations(text, toks)
     _check_stated_roots(text, toks, found, claims)
     for k, (first, second) in enumerate(zip(found, found[1:])):
         before = found[k - 1].end if k else 0
@@ -533,7 +569,8 @@ def _compare_reading(a: Evaluated, b: Evaluated, approx: str, lrun: list[Token],
     if a.irrational != b.irrational and diff <= 0.01 * mag:
         return "unsure"  # an irrational value next to a rational approximation of it
     # inputs that are themselves rounded (0.33 for 1/3, 3.14 for pi) carry their error into the result
-    if diff <= (rounding_error(lrun, a.tree, percent_scale) + rounding_error(rrun, b.tree, percent_scale)) * 1.000001:
+    if diff <= (rounding_error(lrun, a.tree, percent_scale, a.env) + rounding_error(rrun, b.tree, percent_scale, b.env)
+                ) * 1.000001:
         return "unsure"
     return "wrong"
 

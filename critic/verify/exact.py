@@ -183,7 +183,10 @@ class Evaluator:
             return _pow(self(n.base), self(n.exp))
         if isinstance(n, Var):
             if n.name in self.env:
-                return self.env[n.name]
+                v = self.env[n.name]
+                if not isinstance(v, Fraction):
+                    raise Irrational(n.name)  # bound to an irrational value: SymPy evaluates it
+                return v
             return Lin(n.name, Fraction(1), Fraction(0))
         if isinstance(n, Pct):
             v = self(n.arg)

@@ -39,6 +39,7 @@ class Evaluated:
     max_decimals: int  # most digits after a decimal point among its literals
     irrational: bool  # value is a SymPy number that is not rational
     alternative: "Evaluated | None" = None  # the value under the other reading of an ambiguous construct (3(4))
+    env: dict | None = None  # values the step gave to names used here ("Let y = \\sqrt{5} + 1")
 
     @property
     def unknowns(self) -> bool:
@@ -54,17 +55,19 @@ def read(toks: list[Token]) -> Node:
 
 
 def value_of(tree: Node, percent_scale: bool = True, symbolic: bool = True,
-             overrides: dict[int, Fraction] | None = None, alternative: bool = False) -> Number | Lin:
-    """Exact value: a Fraction, a linear form in one unknown, or (``symbolic``) an irrational SymPy number."""
+             overrides: dict[int, Fraction] | None = None, alternative: bool = False,
+             env: dict[str, Number] | None = None) -> Number | Lin:
+    """Exact value: a Fraction, a linear form in one unknown, or (``symbolic``) an irrational SymPy number.
+    ``env`` binds names to values the step gave them."""
     try:
-        return exact_value(tree, percent_scale, overrides=overrides, alternative=alternative)
+        return exact_value(tree, percent_scale, env=env, overrides=overrides, alternative=alternative)
     except Irrational:
-        if not symbolic or free_vars(tree):
+        if not symbolic or free_vars(tree) - set(env or ()):
             raise Unreadable("irrational") from None
     except (EvalError, ZeroDivisionError, OverflowError, ValueError, RecursionError) as exc:
         raise Unreadable(str(exc)) from exc
     try:
-        v = build(tree, percent_scale, overrides=overrides, alternative=alternative)
+        v = build(tree, percent_scale, env=env, overrides=overrides, alternative=alternative)
     except (TooLarge, ValueError, TypeError, ZeroDivisionError, OverflowError, RecursionError) as exc:
         raise Unreadable(str(exc)) from exc
     if v.free_symbols or not v.is_number or v.has(sympy.zoo, sympy.nan, sympy.oo, sympy.I):
@@ -76,22 +79,22 @@ def value_of(tree: Node, percent_scale: bool = True, symbolic: bool = True,
     return v
 
 
-def evaluate(toks: list[Token], percent_scale: bool = True, symbolic: bool = True, tree: Node | None = None
-             ) -> Evaluated:
+def evaluate(toks: list[Token], percent_scale: bool = True, symbolic: bool = True, tree: Node | None = None,
+             env: dict[str, Number] | None = None) -> Evaluated:
     """Evaluate an expression's tokens (or their already parsed ``tree``). Raises :class:`Unreadable`."""
     if tree is None:
         tree = read(toks)
-    v = value_of(tree, percent_scale, symbolic)
+    v = value_of(tree, percent_scale, symbolic, env=env)
     bare = None
     core = [t for t in toks if not (t.kind == "OP" and t.op == "-") and t.kind not in ("PCT", "DEG")]
     if len(core) == 1 and core[0].kind == "NUM":
         bare = core[0]
     decimals = max((t.decimals for t in toks if t.kind == "NUM"), default=0)
-    result = Evaluated(v, tree, bare, has(tree, (Pct,)), decimals, not isinstance(v, (Fraction, Lin)))
+    result = Evaluated(v, tree, bare, has(tree, (Pct,)), decimals, not isinstance(v, (Fraction, Lin)), env=env)
     if has_alternative_reading(tree):
-        alt = value_of(tree, percent_scale, symbolic, alternative=True)
+        alt = value_of(tree, percent_scale, symbolic, alternative=True, env=env)
         result.alternative = Evaluated(alt, tree, bare, result.has_percent, decimals,
-                                       not isinstance(alt, (Fraction, Lin)))
+                                       not isinstance(alt, (Fraction, Lin)), env=env)
     return result
 
 
@@ -143,19 +146,19 @@ def possibly_rounded(tok: Token) -> bool:
     return tok.kind == "NUM" and tok.decimals >= 2 and not tok.currency and not tok.text.endswith("0")
 
 
-def rounding_error(toks: list[Token], tree: Node, percent_scale: bool = True) -> float:
+def rounding_error(toks: list[Token], tree: Node, percent_scale: bool = True, env: dict | None = None) -> float:
     """How far the expression's value can move if each possibly-rounded literal is off by one unit in its last
     place (``0.33`` for 1/3, ``3.14`` for pi): the sum of the one-at-a-time changes. 0.0 when none is rounded."""
     rounded = [t for t in toks if possibly_rounded(t)][:MAX_ROUNDED_LITERALS]
     if not rounded:
         return 0.0
     try:
-        base = value_of(tree, percent_scale)
+        base = value_of(tree, percent_scale, env=env)
         if isinstance(base, Lin):
             return math.inf
         total = 0.0
         for t in rounded:
-            bumped = value_of(tree, percent_scale, overrides={id(t): t.value + Fraction(1, 10 ** t.decimals)})
+            bumped = value_of(tree, percent_scale, overrides={id(t): t.value + Fraction(1, 10 ** t.decimals)}, env=env)
             if isinstance(bumped, Lin):
                 return math.inf
             total += difference(bumped, base)[1]
