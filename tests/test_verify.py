@@ -271,6 +271,11 @@ GUARDED_WRONG = [
     "the daily consumption is \\[\\frac{3500}{5} = 800\\] cartons per day.",
 ]
 
+GUARDED_WRONG += [
+    # an approximation of a value that is exact at the places shown is an error, not a rounding
+    r"\(\frac{59049}{9^3} = \frac{59049}{729} \approx 80.83\)",
+]
+
 GUARDED_UNKNOWN = [
     "If it were 5 + 3 = 9 we would be done.",  # the hypothesis belongs to the claim
     "The sum is not 12 + 5 = 18.",
@@ -290,6 +295,8 @@ GUARDED_UNKNOWN = [
     "Let's try a = 2, b = 5 and c = 7: \\[1 = \\frac{1}{2} + \\frac{1}{5} + \\frac{1}{7}\\] This sum is "
     "\\[= \\frac{35}{70} + \\frac{14}{70} + \\frac{10}{70} = \\frac{59}{70}\\] It doesn't equal 1.",
     "770 \u00f7 333 = 2 with a remainder of 104",
+    "the total is approximately: \\[ 11.5098 \\times 720 = 8286.656 \\]",  # a rounded input, an approximate total
+    "\\(\\frac{10}{3} \\approx 3.3\\)",
     "\\(770 \\div 333 = 2\\) with a remainder of \\(104\\)",
 ]
 

@@ -552,8 +552,14 @@ def _compare_reading(a: Evaluated, b: Evaluated, approx: str, lrun: list[Token],
         computed = a if lit is b.bare_literal else b
         if diff < guards.last_digit_unit(lit.text) or computed.irrational:
             return "unsure"
-        if approx == "near" and diff <= 0.02 * mag:
-            return "unsure"  # an approximation a few digits off is sloppy, not a contradiction
+        computed_run = lrun if computed is a else rrun
+        exact_at_shown_places = isinstance(computed.value, Fraction) and (
+            computed.value * 10 ** lit.decimals).denominator == 1 and not any(possibly_rounded(t)
+                                                                            for t in computed_run)
+        if approx == "near" and diff <= 0.02 * mag and not exact_at_shown_places:
+            # an approximation a few digits off is sloppy, not a contradiction - unless the value is exact at the
+            # places shown ("59049/729 = 81 \\approx 80.83")
+            return "unsure"
         return "wrong"
     if exact and x == -y and counted:
         return "unsure"  # "3500 - 4000 = 500": a difference stated as its size
