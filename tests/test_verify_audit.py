@@ -3,7 +3,10 @@ fresh interpreter with an audit hook (``sys.addaudithook``) that records every `
 every ``exec`` of a code object that did not come from a module file.
 
 The hook is installed after every module is imported (imports compile ``.py`` files and execute module code:
-those events name a real file and are expected); it stays installed for that process only."""
+those events name a real file and are expected); it stays installed for that process only. One other source of
+compile/exec is allowed, by its exact caller: SymPy's polynomial code generator (``MonomialOps._build`` in
+``sympy/polys/monomials.py``), which compiles ``def monomial_mul(A, B): ...`` from its own template and the number
+of variables - no text of ours reaches it. Those events are counted and must look like that template."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 
 PROBE = textwrap.dedent(r"""
-    import json, sys, tempfile
+    import json, re, sys, tempfile
     from pathlib import Path
     sys.path.insert(0, TESTS)
     import test_sympy_fuzz as fuzz
@@ -32,24 +35,38 @@ PROBE = textwrap.dedent(r"""
     corpus += plain.CORRECT + [t for t, _ in plain.WRONG] + plain.AMBIGUOUS
 
     events = []
+    codegen = []
 
     def from_a_file(name):
         return isinstance(name, str) and (name.endswith((".py", ".pyc")) or name.startswith("<frozen "))
+
+    def sympy_codegen(source=None):
+        caller = sys._getframe(2).f_code
+        template = source is None or (isinstance(source, (bytes, str)) and re.match(
+            r"def monomial_[a-z]+\(", source.decode() if isinstance(source, bytes) else source))
+        return caller.co_name == "_build" and caller.co_filename.endswith("sympy/polys/monomials.py") and template
 
     def hook(event, args):
         if event == "compile":
             source, filename = args[0], args[1]
             if not from_a_file(filename):
-                events.append([event, repr(source)[:120], repr(filename)])
+                if sympy_codegen(source):
+                    codegen.append(event)
+                else:
+                    events.append([event, repr(source)[:120], repr(filename)])
         elif event == "exec":
             code = args[0]
             filename = getattr(code, "co_filename", None)
             if not from_a_file(filename):
-                events.append([event, repr(code)[:120], repr(filename)])
+                if sympy_codegen():
+                    codegen.append(event)
+                else:
+                    events.append([event, repr(code)[:120], repr(filename)])
 
     sys.addaudithook(hook)
     verdicts = [check_step(text, 1).verdict for text in corpus]
-    sys.stdout.write(json.dumps({"events": events, "n": len(corpus), "wrong": verdicts.count("wrong")}))
+    sys.stdout.write(json.dumps({"events": events, "codegen": len(codegen), "n": len(corpus),
+                                 "wrong": verdicts.count("wrong")}))
 """)
 
 
