@@ -99,8 +99,8 @@ def _check_text(text: str, step1: int, symbolic: bool) -> StepCheck:
             statements.append(statement)
     _tested_equations(claims)
     _check_restatements(text, statements, approx_step, claims)
-    if symbolic and time.monotonic() <= deadline:
-        _check_rearrangements(text, toks, found, claims)
+    if symbolic:
+        _check_rearrangements(text, toks, found, claims, deadline)
     claims.extend(_check_equations(equations))
     evidence = [c.evidence for c in claims if c.evidence is not None]
     statuses = {c.status for c in claims}
@@ -348,11 +348,15 @@ def _definitions(toks: list[Token], found: list[relations.Relation], symbolic: b
 
 
 def _check_rearrangements(text: str, toks: list[Token], found: list[relations.Relation],
-                          claims: list[_Claim]) -> None:
+                          claims: list[_Claim], deadline: float) -> None:
     """Linked relations in unknowns: the second must be the first rearranged (:mod:`critic.verify.relations`);
-    a stated solution of a polynomial equation must be a root of it."""
-    _check_stated_roots(text, toks, found, claims)
+    a stated solution of a polynomial equation must be a root of it. Stops (adding an unsure claim) at the step's
+    deadline."""
+    _check_stated_roots(text, toks, found, claims, deadline)
     for k, (first, second) in enumerate(zip(found, found[1:])):
+        if time.monotonic() > deadline:
+            claims.append(_Claim("unsure", None))
+            return
         before = found[k - 1].end if k else 0
         after = found[k + 2].start if k + 2 < len(found) else len(toks)
         if not relations.linked(toks, first, second, before, after) or \
@@ -382,12 +386,16 @@ def _scaled(value: tuple[Evaluated, Evaluated | None], factor: int) -> tuple[Eva
     return main, alt
 
 
-def _check_stated_roots(text: str, toks: list[Token], found: list[relations.Relation], claims: list[_Claim]) -> None:
+def _check_stated_roots(text: str, toks: list[Token], found: list[relations.Relation], claims: list[_Claim],
+                        deadline: float) -> None:
     """``x^2 - 5x + 6 = 0``, so ``x = 2`` or ``x = 4``: a stated value of the unknown is substituted into the
     nearest equation before it in that unknown alone (polynomial, degree 2 or more; linear ones are
     :func:`_check_equations`'). A value that is not a root is a contradiction; rounded values and values under a
     hypothesis or a negation ("x = 4 does not work") are not read."""
     for k, rel in enumerate(found):
+        if time.monotonic() > deadline:
+            claims.append(_Claim("unsure", None))
+            return
         assigned = _assignment(rel)
         if assigned is None or guards.doubted(toks, rel.start - 1, rel.end):
             continue

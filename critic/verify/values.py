@@ -22,6 +22,7 @@ from critic.verify.tokens import MATHY, Token, tokenize
 MAX_ROUNDED_LITERALS = 8  # literals probed when estimating how far rounded inputs can move a result
 ZERO_RELATIVE = 1e-24  # a SymPy difference this small (relative) at 30 digits counts as 0
 EVALF_DIGITS = 30
+MAX_SHOWN_CHARS = 120  # a longer exact form is shown by its decimal value only
 
 Number = Fraction | sympy.Expr  # rational, or an exact irrational SymPy number
 
@@ -203,7 +204,8 @@ def format_value(v: Number | Lin) -> str:
         return f"{v.numerator}/{v.denominator}"
     if isinstance(v, Lin):
         return f"{format_value(v.a)}*{v.var} + {format_value(v.b)}"
-    return f"{format_expr(v)} ≈ {to_float(v):.10g}"
+    exact = format_expr(v)
+    return f"{exact} ≈ {to_float(v):.10g}" if len(exact) <= MAX_SHOWN_CHARS else f"≈ {to_float(v):.10g}"
 
 
 def format_expr(e: sympy.Expr) -> str:
