@@ -2,8 +2,9 @@
 
 Nothing here hands a string to SymPy: numbers become ``Integer(int)`` / ``Rational(int, int)`` from the exact
 :class:`fractions.Fraction` the tokenizer made, names become ``Symbol(name)``, operators ``Add`` / ``Mul`` /
-``Pow``, functions ``sqrt``, ``root``, ``sin`` ... ``floor``, ``binomial``, ``factorial``, ``Abs``. (SymPy's
-``Integer(str)``, ``Rational(str)`` and ``Float(str)`` go through its string parser; they are not used.)
+``Pow``, functions ``sqrt``, ``root``, ``sin`` ... ``floor``, ``factorial``, ``Abs``; binomials are exact
+integers. (SymPy's ``Integer(str)``, ``Rational(str)`` and ``Float(str)`` may go through its string parser; they
+are not used.)
 
 Screens run on the tree before a SymPy object exists for it: magnitudes (a float estimate of every numeric subtree,
 so ``10^{10^{10}}`` or ``(10^8)!`` is refused without being computed), exponents, factorial and binomial
@@ -17,7 +18,7 @@ import math
 from fractions import Fraction
 
 import sympy
-from sympy import Abs, Integer, Rational, Symbol, binomial, ceiling, factorial, floor, log, pi, root, sqrt
+from sympy import Abs, Integer, Rational, Symbol, ceiling, factorial, floor, log, pi, root, sqrt
 
 from critic.verify.exact import MAX_BINOM_N, MAX_FACTORIAL, EvalError, Irrational, as_int, evaluate
 from critic.verify.parse import (

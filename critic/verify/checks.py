@@ -1,9 +1,16 @@
 """Claims a step states, and their exact checks.
 
-From a step's text we extract equality chains (``16 - 3 - 4 = 9``, ``$2 \\times 9 = \\$18$``,
-``\\frac{1}{2}+\\frac{1}{3}=\\frac{5}{6}``, ``\\sqrt{8} = 2\\sqrt{2}``, ``<<2*9=18>>``, ``20% of 50 = 10``) and
-simple one-unknown linear equations with their stated solution (``6x = 180`` ... ``x = 30``), evaluate both sides
-exactly, and compare.
+From a step's text we extract:
+
+- equality chains (``16 - 3 - 4 = 9``, ``$2 \\times 9 = \\$18$``, ``\\frac{1}{2}+\\frac{1}{3}=\\frac{5}{6}``,
+  ``\\sqrt{8} = 2\\sqrt{2}``, ``\\sin 30^\\circ = \\frac{1}{2}``, ``<<2*9=18>>``, ``20% of 50 = 10``), compared
+  exactly (rationals, else SymPy numbers);
+- identities: links of a rewrite chain in unknowns (``(x+1)^2 = x^2 + 2x + 1 = ...``, or after "Expanding,"),
+  :func:`critic.verify.algebra.identity`;
+- one-unknown linear equations with their stated solution (``6x = 180`` ... ``x = 30``), stated roots of
+  polynomial equations, and relations derived from one another (``-2 + 4a + 8 = 0 \\Rightarrow 4a = -10``):
+  :mod:`critic.verify.relations`, :func:`critic.verify.algebra.rearrangement`;
+- names the step gives one value (``Let y = \\sqrt{5} + 1``), read as that value in later rewrite chains.
 
 A claim is ``wrong`` only for a definite contradiction. Whatever the text leaves open is not a contradiction: an
 expression cut by words or units, rounding the text admits (``10/3 = 3.33``, ``≈``, "about"), a bare

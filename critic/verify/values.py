@@ -15,7 +15,7 @@ from fractions import Fraction
 import sympy
 
 from critic.verify.build import TooLarge, build
-from critic.verify.exact import EvalError, Irrational, Lin, Value, evaluate as exact_value
+from critic.verify.exact import EvalError, Irrational, Lin, evaluate as exact_value
 from critic.verify.parse import Node, ParseError, Pct, free_vars, has, has_alternative_reading, parse
 from critic.verify.tokens import MATHY, Token, tokenize
 
