@@ -15,6 +15,8 @@ tree raises :class:`TooLarge` and the claim it belongs to stays unknown.
 from __future__ import annotations
 
 import math
+import time
+from contextvars import ContextVar
 from fractions import Fraction
 
 import sympy
@@ -44,6 +46,7 @@ from critic.verify.parse import (
 
 MAX_LOG2 = 1000.0  # |log2| of any numeric intermediate (about 300 decimal digits), and of its reciprocal
 MAX_NUMERIC_EXPONENT = 4096
+MAX_FLOOR_LOG2 = 128.0  # floor / ceil of values up to about 10^38
 MAX_SYMBOLIC_EXPONENT = 24  # (x + 1)^n with an unknown in the base
 MAX_DEGREE = 48  # total degree of an expression in unknowns
 MAX_TERMS = 400  # terms its expansion can have
@@ -54,7 +57,11 @@ _TRIG = {"sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "cot": sympy.cot,
 
 
 class TooLarge(EvalError):
-    """The tree is too large (or too ill-defined) to build safely."""
+    """The tree is too large (or too ill-defined) to build safely, or the step's deadline has passed."""
+
+
+# The deadline (time.monotonic()) of the step being checked: building stops between nodes once it has passed.
+DEADLINE: ContextVar[float | None] = ContextVar("critic_verify_deadline", default=None)
 
 
 def number(v: Fraction) -> sympy.Rational:
@@ -107,6 +114,9 @@ class Builder:
 
     # -- construction ----------------------------------------------------------------------------------------
     def _build(self, n: Node) -> tuple[sympy.Expr, _Size]:
+        deadline = DEADLINE.get()
+        if deadline is not None and time.monotonic() > deadline:
+            raise TooLarge("step deadline")
         if isinstance(n, Num):
             v = self.overrides.get(id(n.tok), n.value)
             return number(v), _Size(True, _log2abs(v))
@@ -266,6 +276,8 @@ class Builder:
                 if n.name == "abs":
                     return Abs(arg), _Size(False, degree=s.degree, terms=1)
                 raise TooLarge("floor of an unknown")
+            if n.name != "abs" and s.mag > MAX_FLOOR_LOG2:
+                raise TooLarge("floor of a huge value")  # SymPy would need hundreds of digits of precision
             v = floor(arg) if n.name == "floor" else ceiling(arg) if n.name == "ceil" else Abs(arg)
             return v, _Size(True, s.mag)
         if n.name == "exp":

@@ -27,6 +27,7 @@ from fractions import Fraction
 
 from critic.records import Evidence, StepCheck
 from critic.verify import algebra, guards, relations
+from critic.verify.build import DEADLINE
 from critic.verify.exact import Lin
 from critic.verify.parse import Neg, Node, Var, free_vars
 from critic.verify.tokens import MATHY, MAX_TEXT_CHARS, Token, tokenize
@@ -80,6 +81,14 @@ def check_step(text: str, step1: int = 1, symbolic: bool = True) -> StepCheck:
 
 def _check_text(text: str, step1: int, symbolic: bool) -> StepCheck:
     deadline = time.monotonic() + STEP_DEADLINE_S
+    token = DEADLINE.set(deadline)
+    try:
+        return _check_until(text, step1, symbolic, deadline)
+    finally:
+        DEADLINE.reset(token)
+
+
+def _check_until(text: str, step1: int, symbolic: bool, deadline: float) -> StepCheck:
     toks = guards.strip_units(tokenize(text))
     approx_step = any(t.kind == "WORD" and t.words[0] in guards.ROUNDING_WORDS for t in toks)
     claims: list[_Claim] = []
