@@ -1,5 +1,5 @@
-"""A hard time bound for slow, third-party work (SymPy simplification, math-verify) that works from any thread and
-from asyncio code.
+"""A hard time bound for slow work (the SymPy checks of a solution, math-verify) that works from any thread and from
+asyncio code.
 
 ``signal.alarm`` only works in the main thread, and a Python thread cannot be interrupted, so the work runs in a
 small pool of reusable worker subprocesses (``python -m critic.timebox``) that talk JSON lines over pipes. A call
@@ -28,10 +28,11 @@ __all__ = ["TASKS", "Timeout", "WorkerError", "WorkerPool", "run"]
 # task name -> "module:function" run inside the worker; arguments and results are JSON values
 TASKS: dict[str, str] = {
     "math_verify_match": "critic.grading:_math_verify_match",
+    "verify_steps": "critic.verify:check_steps_in_worker",
     "sleep": "time:sleep",  # a task of known duration: checks the bound and the restart (tests, health checks)
 }
 # modules a worker imports before it reports ready (so the first call is not charged for the import)
-PRELOAD = ("critic.grading", "math_verify", "sympy")
+PRELOAD = ("critic.grading", "critic.verify", "math_verify", "sympy")
 STARTUP_TIMEOUT_S = 120.0
 MAX_WORKERS = 4
 WORKER_MEMORY_BYTES = 4 << 30

@@ -49,7 +49,7 @@ WRONG = [
     (r"\(\frac{1}{2}+\frac{1}{3}=\frac{2}{5}\)", "5/6"),
     (r"We get $2^{10} = 1000$.", "1024"),
     ("10 / 4 = 2.4", "2.5"),
-    (r"$\sqrt{8} = 3\sqrt{2}$", "2.828427125"),
+    (r"$\sqrt{8} = 3\sqrt{2}$", "2*sqrt(2) ≈ 2.828427125"),
     ("2 * 3 + 1 = 6 + 1 = 8.", "7"),
     ("$4.20 + $9.45 + $1.35 = $14.99 in total.", "15"),
 ]
@@ -163,3 +163,42 @@ def test_check_steps_empty() -> None:
 def test_non_string_and_oversized_input_are_unchecked() -> None:
     assert check_step(None).verdict == "unchecked"  # type: ignore[arg-type]
     assert check_step("1 + 1 = 3 " * 5000).verdict == "unchecked"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The hard per-solution bound: check_steps runs in a critic.timebox worker
+
+
+MIXED_STEPS = [
+    "Janet sells 16 - 3 - 4 = 8 duck eggs a day.",
+    r"So \(\sqrt{8} = 3\sqrt{2}\).",
+    r"Expanding, we get \((x+1)(x^2-x+1) = x^3 - 1\).",
+    "No numbers here.",
+    "3 + 4 = 7",
+]
+
+
+def test_check_steps_in_the_worker_equals_the_in_process_checks() -> None:
+    in_worker = check_steps("p", MIXED_STEPS)
+    in_process = [check_step(text, i + 1) for i, text in enumerate(MIXED_STEPS)]
+    assert in_worker == in_process
+    assert [c.verdict for c in in_worker] == ["wrong", "wrong", "wrong", "unchecked", "ok"]
+
+
+def test_check_steps_past_its_bound_kills_the_worker_and_keeps_the_rational_checks(monkeypatch) -> None:
+    import critic.verify as verify
+
+    # a solution that takes the worker far longer than its (shrunk) bound: 300 steps of SymPy work
+    slow = [r"\(\sin 20^\circ \cos 40^\circ \tan 50^\circ = \frac{\sqrt{3}}{8} = \sqrt[3]{7} - 1\)"] * 300
+    monkeypatch.setattr(verify, "solution_bound_s", lambda n: 0.05)
+    checks = check_steps("p", MIXED_STEPS + slow)
+    # the rational path still finds the arithmetic slip; what needs SymPy is left unchecked, never guessed
+    assert [c.verdict for c in checks[:5]] == ["wrong", "unchecked", "unchecked", "unchecked", "ok"]
+    assert len(checks) == 305 and {c.verdict for c in checks[5:]} == {"unchecked"}
+    monkeypatch.undo()
+    assert check_steps("p", MIXED_STEPS[1:2])[0].verdict == "wrong"  # the pool replaced the killed worker
+
+
+def test_check_steps_accepts_odd_inputs() -> None:
+    assert check_steps("p", []) == []
+    assert [c.verdict for c in check_steps(None, [None, "1 + 1 = 2"])] == ["unchecked", "ok"]  # type: ignore[list-item]
