@@ -55,7 +55,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from critic._safe_math import parse_plain_number
+from critic.verify.values import parse_plain_number
 from critic.boxed import boxed_spans
 
 __all__ = ["answers_match", "exact_number", "extract_answer", "gsm8k_gold", "math_gold", "screen", "to_latex"]
