@@ -6,6 +6,11 @@ exponential backoff on connection errors, 429 and 5xx. Batching is the server's 
 concurrently. Assistant-prefix continuation sends vLLM's chat extensions ``continue_final_message: true,
 add_generation_prompt: false``; a server without them would start a fresh reply instead.
 
+Failures: a server that stays unreachable, keeps timing out or answers 408/409/429/5xx through every retry, or refuses
+us for every request (401, 403, 404: credentials, URL or model name) raises :class:`EngineDead` - long jobs stop
+(exit code 3) and resume on a rerun. Any other 4xx refuses *that* request (e.g. a prompt longer than the server's
+context): it comes back as ``finish_reason="error"`` generations naming the cause, the row's own fault.
+
 The HTTP client lives on a private event loop (see ``_loop.py``), so ``agenerate`` can be awaited from any loop and
 the synchronous ``generate`` works whether or not the caller is inside a running event loop.
 """
@@ -18,9 +23,10 @@ import random
 from typing import Any
 
 from critic.engines._loop import BackgroundLoop, LoopBackedEngine
-from critic.engines.base import Chat, EngineError, Generation, Sampling, is_continuation
+from critic.engines.base import Chat, EngineDead, EngineError, Generation, RequestRejected, Sampling, is_continuation
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+FATAL_STATUS = {401, 403, 404}  # every request would get the same answer: the job stops
 
 
 def _normalise_base_url(base_url: str) -> str:
@@ -56,6 +62,7 @@ class OpenAIEngine(LoopBackedEngine):
         self.base_url = _normalise_base_url(base_url)
         self.name = name or f"openai:{base_url}" + (f"#{model}" if model else "")
         self.max_concurrency = max_concurrency
+        self.max_in_flight = max_concurrency  # long jobs size their in-flight window from it
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
@@ -88,7 +95,8 @@ class OpenAIEngine(LoopBackedEngine):
         return asyncio.Semaphore(self.max_concurrency)
 
     async def _request(self, method: str, path: str, payload: dict | None = None) -> dict:
-        """One HTTP call with retries; any final failure is an EngineError with one line."""
+        """One HTTP call with retries. Final failures are one line: :class:`EngineDead` for the server,
+        :class:`RequestRejected` for a 4xx aimed at this request."""
         httpx = self._httpx
         url = f"{self.base_url}{path}"
         for attempt in range(self.max_retries + 1):
@@ -103,12 +111,14 @@ class OpenAIEngine(LoopBackedEngine):
                 if response.status_code < 400:
                     return response.json()
                 problem = f"{url} answered HTTP {response.status_code}: {_error_text(response)}"
+                if response.status_code in FATAL_STATUS:
+                    raise EngineDead(problem)
                 if response.status_code not in RETRY_STATUS:
-                    raise EngineError(problem)
+                    raise RequestRejected(problem)
                 header = response.headers.get("retry-after", "")
                 retry_after = float(header) if header.replace(".", "", 1).isdigit() else None
             if attempt == self.max_retries:
-                raise EngineError(f"{problem}; gave up after {attempt + 1} attempts")
+                raise EngineDead(f"{problem}; gave up after {attempt + 1} attempts")
             delay = retry_after if retry_after is not None else self.backoff_s * 2**attempt
             await asyncio.sleep(delay * (1 + 0.25 * random.random()))
         raise AssertionError("unreachable")
@@ -137,9 +147,12 @@ class OpenAIEngine(LoopBackedEngine):
 
     async def _one(self, chat: Chat, sampling: Sampling) -> list[Generation]:
         if not chat:
-            raise EngineError("empty chat: give at least one message")
-        async with self._semaphore:
-            body = await self._request("POST", "/chat/completions", self._payload(chat, sampling))
+            return [Generation.rejected("empty chat: give at least one message")] * sampling.n
+        try:
+            async with self._semaphore:
+                body = await self._request("POST", "/chat/completions", self._payload(chat, sampling))
+        except RequestRejected as exc:
+            return [Generation.rejected(str(exc))] * sampling.n
         choices = sorted(body.get("choices", []), key=lambda c: c.get("index", 0))
         texts = [(c.get("message") or {}).get("content") or "" for c in choices]
         reasons = [_finish_reason(c.get("finish_reason")) for c in choices]
@@ -151,7 +164,7 @@ class OpenAIEngine(LoopBackedEngine):
         if sampling.temperature == 0:
             gens = gens[:1] * sampling.n
         if len(gens) != sampling.n:
-            raise EngineError(f"{self.base_url} returned {len(gens)} choices for n={sampling.n}")
+            raise EngineDead(f"{self.base_url} returned {len(gens)} choices for n={sampling.n}")
         return gens
 
     def close(self) -> None:
