@@ -17,14 +17,16 @@ Balance: all-correct solutions whose initial critiques were already right ("easy
 lines then follow the labels, not the teacher, so the reasoning may contradict its verdict. It exists only for smoke
 tests with a teacher too weak to agree with anything; such rows are marked ``agreed: false`` and counted in stats.
 
-Every stage runs as one batched engine call over all steps of ``batch_size`` solutions. Per-solution results are
-appended to ``results.jsonl`` (the resume point); the dataset (``dataset/`` via ``save_to_disk``, ``train.jsonl``)
-and ``stats.json`` are rebuilt from it at the end of every run.
+Solutions stream through a window of sequences sized for the teacher engine (:mod:`critic.jobs`): each stage sends
+the requests of all a solution's steps at once, and a solution's row is appended to ``results.jsonl`` (the resume
+point) the moment its last stage is back; a solution the teacher refuses is a final error row (``--retry-errors``
+reruns it). The dataset (``dataset/`` via ``save_to_disk``, ``train.jsonl``) and ``stats.json`` are rebuilt from it,
+in input order, at the end of every run; ``shard: i/N`` runs one part, ``deepcritic merge`` joins the parts.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 import shutil
 from collections import Counter
@@ -33,10 +35,17 @@ from pathlib import Path
 
 from pydantic import Field
 
-from critic.engines.base import ChatEngine, Sampling
+from critic.engines.base import ChatEngine, Generation, Sampling, check_generations
 from critic.records import NO_ERROR, LabeledSolution, StepVerdict
 from critic.steps import label0_to_step1
-from training.common import PipelineConfig, load_labeled_solutions, process_pending, write_json
+from training.common import (
+    PipelineConfig,
+    load_labeled_solutions,
+    ordered_best_rows,
+    process_pending,
+    write_json,
+    write_run_config,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +62,6 @@ class SeedConfig(PipelineConfig):
     temperature: float = Field(0.7, ge=0.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     max_tokens: int = Field(1024, ge=1, description="per teacher generation")
-    batch_size: int = Field(32, ge=1, description="solutions per round; each stage is one engine call over their steps")
     max_easy_correct: int | None = Field(None, ge=0, description="cap on all-correct solutions needing no correction")
     keep_disagreeing: bool = Field(False, description="keep rows the teacher got wrong (smoke tests only, see docs)")
     seed: int | None = Field(0, description="sampling seed (None = unseeded)")
@@ -93,37 +101,35 @@ def _pick(texts: list[str], expected: str) -> tuple[str, str | None, int | None]
     return texts[0], verdicts[0], None
 
 
-def critique_solutions(engine: ChatEngine, solutions: list[LabeledSolution], cfg: SeedConfig) -> list[dict]:
-    """Run the three teacher stages over a batch of solutions; one result row per solution."""
+async def critique_solution(engine: ChatEngine, solution: LabeledSolution, cfg: SeedConfig) -> dict:
+    """Run the three teacher stages over one solution's steps (each stage: every step's request at once); its row."""
     from critic.prompts import deep_verification_messages, initial_step_critique_messages, merge_critique_messages
 
     def sampling(n: int) -> Sampling:
         return Sampling(n=n, temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens, seed=cfg.seed)
 
-    work = [StepWork(s, step1, expected) for s in solutions for step1, expected in steps_to_critique(s)]
+    async def stage(chats: list[list[dict[str, str]]], n: int) -> list[list[Generation]]:
+        replies = await asyncio.gather(*(engine.agenerate(chat, sampling(n)) for chat in chats))
+        return [check_generations(reply) for reply in replies]
+
+    work = [StepWork(solution, step1, expected) for step1, expected in steps_to_critique(solution)]
 
     chats = [initial_step_critique_messages(w.solution.problem, w.solution.steps, w.step1) for w in work]
-    for w, outputs in zip(work, engine.generate(chats, sampling(1)), strict=True):
+    for w, outputs in zip(work, await stage(chats, 1), strict=True):
         w.initial, w.initial_verdict, _ = _pick([str(o) for o in outputs], w.expected)
 
     chats = [deep_verification_messages(w.solution.problem, w.solution.steps, w.step1, w.initial) for w in work]
-    for w, outputs in zip(work, engine.generate(chats, sampling(cfg.deep_samples)), strict=True):
+    for w, outputs in zip(work, await stage(chats, cfg.deep_samples), strict=True):
         w.deep, w.deep_verdict, w.deep_agreeing_sample = _pick([str(o) for o in outputs], w.expected)
 
-    # Merging is only worth it for solutions whose every step found an agreeing deep critique.
-    failed_deep = {w.solution.id for w in work if w.deep_agreeing_sample is None}
-    to_merge = [w for w in work if cfg.keep_disagreeing or w.solution.id not in failed_deep]
-    chats = [
-        merge_critique_messages(w.solution.problem, w.solution.steps, w.step1, w.initial, w.deep) for w in to_merge
-    ]
-    if chats:
-        for w, outputs in zip(to_merge, engine.generate(chats, sampling(cfg.merge_samples)), strict=True):
+    # Merging is only worth it when every step found an agreeing deep critique.
+    failed_deep = any(w.deep_agreeing_sample is None for w in work)
+    if cfg.keep_disagreeing or not failed_deep:
+        chats = [merge_critique_messages(w.solution.problem, w.solution.steps, w.step1, w.initial, w.deep)
+                 for w in work]
+        for w, outputs in zip(work, await stage(chats, cfg.merge_samples), strict=True):
             w.merged, w.merged_verdict, _ = _pick([str(o) for o in outputs], w.expected)
-
-    by_solution: dict[str, list[StepWork]] = {}
-    for w in work:
-        by_solution.setdefault(w.solution.id, []).append(w)
-    return [_result_row(s, by_solution[s.id], s.id in failed_deep, cfg) for s in solutions]
+    return _result_row(solution, work, failed_deep, cfg)
 
 
 def _result_row(solution: LabeledSolution, steps: list[StepWork], failed_deep: bool, cfg: SeedConfig) -> dict:
@@ -136,6 +142,7 @@ def _result_row(solution: LabeledSolution, steps: list[StepWork], failed_deep: b
         reason = "deep_disagrees" if failed_deep else "merge_disagrees"
     row = {
         "id": solution.id,
+        "error": None,
         "label0": solution.label0,
         "num_steps": len(solution.steps),
         "kept": agreed or cfg.keep_disagreeing,
@@ -179,27 +186,52 @@ def sft_messages(solution: LabeledSolution, step_critiques: list[str]) -> list[d
     return critic_messages(solution.problem, solution.steps) + [{"role": "assistant", "content": critique}]
 
 
-def run_seed(cfg: SeedConfig, engine: ChatEngine | None = None) -> dict:
-    """Run (or resume) seed synthesis; returns the stats also written to ``stats.json``."""
+CONFIG_TYPE = SeedConfig
+
+
+def select_solutions(cfg: SeedConfig) -> list[LabeledSolution]:
+    """The solutions a run works on: the first ``limit`` of the input, then ``shard``."""
+    from critic.io import select_shard
+
+    return select_shard(load_labeled_solutions(cfg.input, cfg.limit), cfg.shard, key=lambda s: s.id)
+
+
+def run_seed(cfg: SeedConfig, engine: ChatEngine | None = None, retry_errors: bool = False) -> dict:
+    """Run (or resume) seed synthesis; returns the stats also written to ``stats.json`` (``errors`` = solutions whose
+    row is an error row). Raises EngineDead when the teacher dies (rerun to resume), OutputLocked when another run
+    holds ``output_dir``."""
+    from critic.io import hold
+
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    results_path = out / "results.jsonl"
-    solutions = load_labeled_solutions(cfg.input, cfg.limit)
-    process_pending(solutions, results_path, cfg.batch_size, lambda eng, batch: critique_solutions(eng, batch, cfg),
-                    engine, cfg.teacher, "seed")
-    return build_dataset(out, [s.id for s in solutions], cfg)
+    solutions = select_solutions(cfg)
+    with hold(out, folder=True):
+        write_run_config(out, "seed", cfg)
+        process_pending(solutions, out, lambda eng, solution: critique_solution(eng, solution, cfg), engine,
+                        cfg.teacher, "seed", engine_args=cfg.engine_args.get("teacher"), window=cfg.window,
+                        per_item=cfg.deep_samples, retry_errors=retry_errors)
+        return build_dataset(out, [s.id for s in solutions], cfg)
+
+
+def rebuild(cfg: SeedConfig, folders: list[Path], ids: list[str]) -> dict:
+    """Dataset and stats of a merged folder (``deepcritic merge``) in input order: the easy-correct cap keeps the
+    first ones in input order, so the merged dataset equals an unsharded run's."""
+    try:
+        order = [s.id for s in load_labeled_solutions(cfg.input, cfg.limit)]
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"merging seed folders needs their input {cfg.input!r} for the input order ({exc})") from exc
+    present = set(ids)
+    return build_dataset(Path(cfg.output_dir), [i for i in order if i in present], cfg)
 
 
 def build_dataset(out: Path, ordered_ids: list[str], cfg: SeedConfig) -> dict:
-    """The SFT dataset and stats from ``results.jsonl``: input order, first row per id, easy all-correct capped."""
+    """The SFT dataset and stats from ``results.jsonl``: input order, the resume rule of critic.io (per id the last
+    row that is not an error row), easy all-correct capped."""
     from datasets import Dataset
 
-    from critic.data import read_jsonl
+    from critic.io import atomic_write_jsonl
 
-    results: dict[str, dict] = {}
-    for row in read_jsonl(out / "results.jsonl"):
-        results.setdefault(row["id"], row)
-    rows = [results[i] for i in ordered_ids if i in results]
+    rows, errors = ordered_best_rows(out, ordered_ids)
 
     examples, easy_kept, capped = [], 0, 0
     for row in rows:
@@ -221,11 +253,7 @@ def build_dataset(out: Path, ordered_ids: list[str], cfg: SeedConfig) -> dict:
             }
         )
 
-    tmp = out / ".train.jsonl.tmp"
-    with open(tmp, "w") as handle:
-        for example in examples:
-            handle.write(json.dumps(example, ensure_ascii=False) + "\n")
-    tmp.replace(out / "train.jsonl")
+    atomic_write_jsonl(out / "train.jsonl", examples)
     if examples:
         Dataset.from_list(examples).save_to_disk(str(out / "dataset"))
     else:  # never leave a dataset from an earlier run next to stats that say there is none
@@ -233,7 +261,8 @@ def build_dataset(out: Path, ordered_ids: list[str], cfg: SeedConfig) -> dict:
 
     stats = {
         "solutions": len(ordered_ids),
-        "solutions_done": len(rows),
+        "solutions_done": len(rows) + errors,
+        "errors": errors,
         "outcome": dict(Counter(row["reason"] for row in rows)),
         "kept_before_cap": sum(row["kept"] for row in rows),
         "capped_easy_correct": capped,
