@@ -43,7 +43,16 @@ from langgraph.runtime import Runtime
 from langgraph.types import RetryPolicy
 from pydantic import BaseModel, Field
 
-from critic.engines.base import Chat, ChatEngine, EngineDead, EngineError, Generation, RequestRejected, Sampling, check_generations
+from critic.engines.base import (
+    Chat,
+    ChatEngine,
+    EngineDead,
+    EngineError,
+    Generation,
+    RequestRejected,
+    Sampling,
+    check_generations,
+)
 from critic.prompts import critic_messages, feedback_for_refinement, refine_messages, solve_messages
 from critic.parse import parse_critique
 from critic.records import NO_ERROR, Critique, Evidence, StepCheck

@@ -81,7 +81,8 @@ def test_waiting_requests_are_served_oldest_item_first():
 
     async def main():
         await window.acquire(1, 0)  # occupied: everything below queues
-        tasks = [asyncio.create_task(request(o, t)) for o, t in ((5, "late"), (1, "early-1"), (3, "mid"), (1, "early-2"))]
+        waiting = ((5, "late"), (1, "early-1"), (3, "mid"), (1, "early-2"))
+        tasks = [asyncio.create_task(request(order, tag)) for order, tag in waiting]
         await asyncio.sleep(0)
         window.release(1)
         await asyncio.gather(*tasks)

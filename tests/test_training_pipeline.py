@@ -338,7 +338,8 @@ def test_seed_resume_after_interruption_matches_a_clean_run(tmp_path):
     run_seed(seed_config(tmp_path, output_dir=str(tmp_path / "clean")), engine=clean_engine)
     cfg = seed_config(tmp_path, window=4)
     with pytest.raises(EngineDead):  # dies half way through the requests of a clean run
-        run_seed(cfg, engine=dying(FakeScriptedEngine(teacher_script(solutions)), after_calls=len(clean_engine.calls) // 2))
+        half = len(clean_engine.calls) // 2
+        run_seed(cfg, engine=dying(FakeScriptedEngine(teacher_script(solutions)), after_calls=half))
     written = read_rows(tmp_path / "seed/results.jsonl")
     assert 1 <= len(written) < len(solutions) and all(r["error"] is None for r in written)
     run_seed(cfg, engine=FakeScriptedEngine(teacher_script(solutions)))

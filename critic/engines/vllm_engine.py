@@ -72,6 +72,17 @@ def _gpu_available() -> bool:
         return False
 
 
+class _DropDeadEngineTraceback(logging.Filter):
+    """vLLM logs the output handler's EngineDeadError traceback (~40 lines) in this process when the engine core
+    dies; the job already says so in one line (EngineDead), and the engine core's own log keeps the root cause."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("AsyncLLM output_handler failed")
+
+
+_DEAD_ENGINE_FILTER = _DropDeadEngineTraceback()
+
+
 def _finish_reason(reason: str | None) -> str:
     if reason in ("stop", "length"):
         return reason
@@ -98,6 +109,7 @@ class VllmEngine(LoopBackedEngine):
         except ImportError as exc:
             raise EngineError(f"vLLM is not installed ({exc}); use an 'hf:' spec or install the cpu/gpu extra") from exc
         self._SamplingParams = SamplingParams
+        logging.getLogger("vllm.v1.engine.async_llm").addFilter(_DEAD_ENGINE_FILTER)  # once: same object
         self._tokens_input = tokens_input
         self._final_only = RequestOutputKind.FINAL_ONLY
         self._request_errors = (ValueError, VLLMClientError)
