@@ -177,12 +177,13 @@ def _engines(args: argparse.Namespace, generator: str | None, critic: str | None
 def _cmd_solve(args: argparse.Namespace, out: TextIO) -> int:
     from agent.solve import solve_with_critic
 
-    engines = _engines(args, args.generator, args.critic or args.generator)
     problem = _read_text("-").strip() if args.problem == "-" else args.problem.strip()
     if not problem:
         raise CliError("the problem is empty")
+    sampling = _sampling(args)  # usage errors before any engine starts
+    engines = _engines(args, args.generator, args.critic or args.generator)
     result = solve_with_critic(problem, generator=engines["generator"], critic=engines["critic"],
-                               max_rounds=args.max_rounds, sympy=args.sympy, sampling=_sampling(args))
+                               max_rounds=args.max_rounds, sympy=args.sympy, sampling=sampling)
     if args.json:
         print(result.model_dump_json(indent=2), file=out)
         return 0
@@ -223,9 +224,9 @@ def _cmd_critique(args: argparse.Namespace, out: TextIO) -> int:
     from agent.solve import critique_solution
 
     problem, steps = _solution_input(args)
+    sampling = _sampling(args)
     critic = _engines(args, None, args.critic or args.generator)["critic"]
-    entry = critique_solution(problem, steps, critic=critic, sympy=args.sympy,
-                              sampling=_sampling(args))
+    entry = critique_solution(problem, steps, critic=critic, sympy=args.sympy, sampling=sampling)
     if args.json:
         print(entry.model_dump_json(indent=2), file=out)
     else:

@@ -1,4 +1,5 @@
-"""Loaders for the benchmark and training files, and crash-safe JSONL output.
+"""Loaders for the benchmark and training files (the crash-safe JSONL output helpers live in critic.io and are
+re-exported here).
 
 Every loader takes a local file path, one of the known names below (resolved in :func:`data_dir`), or a Hugging Face
 hub dataset name (``Qwen/ProcessBench``, ``openai/gsm8k``, ``HuggingFaceH4/MATH-500``) that goes through

@@ -336,6 +336,12 @@ class TestTransformers:
         assert word not in stopped and full.startswith(stopped)
         assert stopped.finish_reason == "stop"
 
+    def test_overlong_prompt_is_an_error_generation_not_a_crash(self, engine):
+        too_long = [{"role": "user", "content": "word " * 9000}]  # SmolLM2's context is 8192 positions
+        results = engine.generate([too_long, QUESTION], Sampling(max_tokens=4))
+        assert results[0][0].finish_reason == "error" and "longer than the model's context" in results[0][0].error
+        assert results[1][0].finish_reason in ("stop", "length")
+
 
 @pytest.mark.slow
 def test_embedded_conversion_is_atomic_across_processes(tmp_path):
