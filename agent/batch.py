@@ -4,18 +4,20 @@ Each input row has ``id``, ``problem`` and either ``steps`` (a list) or a raw ``
 optionally a gold ``answer``. The loop starts at ``check`` on that solution; a row with neither ``steps`` nor
 ``response`` is solved from scratch (starts at ``generate``).
 
-Up to ``concurrency`` graphs run at once on one event loop, so a batching engine always has that many requests in
-flight. Each finished row is appended, flushed and fsynced at once; a rerun skips ids already in the output, so a
-killed run loses at most the rows in flight and never writes an id twice. A failing row (malformed input, engine
-error after the node's retries) becomes an error row ``{"id", "error", ...}`` and the batch goes on; error rows
-count as done (rerun with ``overwrite=True`` to retry everything).
+Graphs run concurrently on one event loop (:func:`critic.jobs.stream`), as many as the engines serve at once
+(:func:`critic.jobs.engine_window` of each distinct engine; ``concurrency`` overrides it), so a batching engine is
+always full. Each finished row is appended, flushed and fsynced at once; the run holds the output against a second
+writer (:func:`critic.io.hold`). A rerun skips ids already in the output (the resume rule of :mod:`critic.io`), so a
+killed run loses at most the rows in flight and never writes an id twice. A row that fails through its own fault
+(malformed input, a request the engine refuses) becomes a final error row ``{"id", "error", ...}`` and the batch goes
+on (``retry_errors=True`` reruns those rows); a dead engine or unreachable server raises
+:class:`~critic.engines.base.EngineDead` at once, with the rows in flight unwritten, for a rerun to resume.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
@@ -26,10 +28,11 @@ from pydantic import BaseModel
 
 from agent.graph import LoopContext
 from agent.solve import final_answer, make_context, run_loop
-from critic.data import JsonlWriter, read_done_ids
 from critic.engines.base import ChatEngine, Sampling
 from critic.grading import answers_match
 from critic.prompts import CriticPrompt
+from critic.io import JsonlWriter, count_error_rows, done_ids, hold, read_best_rows, select_shard
+from critic.jobs import engine_window, error_text, progress_bar, run_sync, stream
 from critic.steps import split_steps
 
 Row = dict[str, Any]
@@ -38,12 +41,13 @@ Row = dict[str, Any]
 class BatchSummary(BaseModel):
     out_path: str
     run_id: str
-    total: int  # distinct ids in the input
+    total: int  # distinct ids in the input (of this shard)
     skipped: int  # already in the output (resume)
     done: int  # written by this run, error rows included
-    errors: int
+    errors: int  # error rows written by this run
     duplicates: int  # input rows whose id appeared earlier in the input (not run)
     accepted: int
+    error_rows: int = 0  # ids of this input whose row in the output is an error row, after this run
     correct_before: int | None = None  # rows with a gold answer whose initial / final answer matches it
     correct_after: int | None = None
     generator_tokens: int = 0
@@ -57,6 +61,11 @@ class BatchSummary(BaseModel):
     @property
     def tokens_per_s(self) -> float:
         return (self.generator_tokens + self.critic_tokens) / self.seconds if self.seconds else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every row of the input ended without error, 1 when some are error rows (critic.jobs)."""
+        return 1 if self.error_rows else 0
 
 
 class BadRow(ValueError):
@@ -146,13 +155,9 @@ def _row_id(row: Mapping[str, Any], index: int) -> str:
 
 
 async def _run_row(row: Row, row_id: str, ctx: LoopContext, run_id: str) -> Row:
-    stamp = {"run_id": run_id}
-    try:
-        problem, steps, gold = parse_row(row)
-        result = await run_loop(problem, ctx, steps=steps)
-    except Exception as e:  # any failure of this row becomes its error row; the batch goes on
-        message = f"{type(e).__name__}: {e}".splitlines()[0]
-        return {"id": row_id, "error": message, **stamp, "finished_at": _now()}
+    """The output row of one input row; raises on the row's own failure (its error row is written instead)."""
+    problem, steps, gold = parse_row(row)
+    result = await run_loop(problem, ctx, steps=steps)
     out: Row = {"id": row_id, "error": None, **result.model_dump(mode="json")}
     initial_steps = result.trace[0].steps if result.trace else result.steps
     out["initial_steps"] = initial_steps
@@ -162,7 +167,11 @@ async def _run_row(row: Row, row_id: str, ctx: LoopContext, run_id: str) -> Row:
         # Grading may wait on a time-boxed worker process: off the event loop, so the other rows keep going.
         out["initial_correct"] = await asyncio.to_thread(_matches, out["initial_answer"], gold)
         out["final_correct"] = await asyncio.to_thread(_matches, result.answer, gold)
-    return out | stamp | {"finished_at": _now()}
+    return out | {"run_id": run_id, "finished_at": _now()}
+
+
+def _error_row(row_id: str, exc: BaseException, run_id: str) -> Row:
+    return {"id": row_id, "error": error_text(exc), "run_id": run_id, "finished_at": _now()}
 
 
 def _matches(pred: str | None, gold: str) -> bool:
@@ -179,7 +188,7 @@ async def arefine_batch(
     *,
     generator: ChatEngine | str | None = None,
     critic: ChatEngine | str | None = None,
-    concurrency: int = 16,
+    concurrency: int | None = None,
     max_rounds: int = 2,
     sympy: str = "veto",
     sampling: Sampling | None = None,
@@ -188,20 +197,17 @@ async def arefine_batch(
     limit: int | None = None,
     progress: bool = True,
     critic_prompt: CriticPrompt | None = None,
+    retry_errors: bool = False,
+    shard: str | None = None,
+    engine_args: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> BatchSummary:
     """Async :func:`refine_batch`."""
-    if concurrency < 1:
+    if concurrency is not None and concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
     inputs = load_rows(rows)
     if limit is not None:
         inputs = inputs[:limit]
-    ctx = make_context(generator, critic, max_rounds=max_rounds, sympy=sympy, sampling=sampling,
-                       critic_sampling=critic_sampling, critic_prompt=critic_prompt)
-    out_path = Path(out_path)
-    if overwrite and out_path.exists():
-        out_path.unlink()
-    done_ids = read_done_ids(out_path) if out_path.exists() else set()
-    pending: list[tuple[str, Row]] = []
+    unique: list[tuple[str, Row]] = []
     seen: set[str] = set()
     duplicates = 0
     for index, row in enumerate(inputs):
@@ -210,57 +216,69 @@ async def arefine_batch(
             duplicates += 1
             continue
         seen.add(row_id)
-        if row_id not in done_ids:
-            pending.append((row_id, row))
-    summary = BatchSummary(out_path=str(out_path), run_id=uuid.uuid4().hex[:12], total=len(seen),
-                           skipped=len(seen) - len(pending), done=0, errors=0, duplicates=duplicates, accepted=0)
-    gold_rows = 0
-    before = after = 0
-    bar = _progress_bar(len(pending), summary.skipped, progress)
-    started = time.perf_counter()
-    queue = iter(pending)
-
-    with JsonlWriter(out_path) as writer:
-        async def worker() -> None:
-            nonlocal gold_rows, before, after
-            for row_id, row in queue:  # one shared iterator: each row is taken by exactly one worker
-                out = await _run_row(row, row_id, ctx, summary.run_id)
-                writer.write(out)
-                summary.done += 1
-                if out["error"] is not None:
-                    summary.errors += 1
-                else:
-                    summary.accepted += out["accepted"]
-                    summary.generator_tokens += out["generator_tokens"]
-                    summary.critic_tokens += out["critic_tokens"]
-                    if out["gold"] is not None:
-                        gold_rows += 1
-                        before += out["initial_correct"]
-                        after += out["final_correct"]
-                if bar is not None:
-                    elapsed = time.perf_counter() - started
-                    tokens = summary.generator_tokens + summary.critic_tokens
-                    bar.set_postfix_str(f"{tokens / elapsed:.0f} tok/s, {summary.errors} errors", refresh=False)
-                    bar.update(1)
-
-        try:
-            await asyncio.gather(*(worker() for _ in range(min(concurrency, max(1, len(pending))))))
-        finally:
-            if bar is not None:
-                bar.close()
-    summary.seconds = time.perf_counter() - started
-    if gold_rows:
-        summary.correct_before, summary.correct_after = before, after
+        unique.append((row_id, row))
+    unique = select_shard(unique, shard, key=lambda item: item[0])
+    wanted = {row_id for row_id, _ in unique}
+    out_path = Path(out_path)
+    with hold(out_path):
+        if overwrite and out_path.exists():
+            out_path.unlink()
+        done = done_ids(read_best_rows(out_path), retry_errors)
+        pending = [(row_id, row) for row_id, row in unique if row_id not in done]
+        summary = BatchSummary(out_path=str(out_path), run_id=uuid.uuid4().hex[:12], total=len(unique),
+                               skipped=len(unique) - len(pending), done=0, errors=0, duplicates=duplicates,
+                               accepted=0)
+        if pending:
+            ctx = make_context(generator, critic, max_rounds=max_rounds, sympy=sympy, sampling=sampling,
+                               critic_sampling=critic_sampling, critic_prompt=critic_prompt,
+                               engine_args=engine_args)
+            await _run_pending(pending, out_path, summary, ctx, concurrency=concurrency, progress=progress)
+        summary.error_rows = count_error_rows(read_best_rows(out_path), wanted)
     return summary
 
 
-def _progress_bar(total: int, already: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
+async def _run_pending(pending: list[tuple[str, Row]], out_path: Path, summary: BatchSummary, ctx: LoopContext, *,
+                       concurrency: int | None, progress: bool) -> None:
+    engines = {id(e): e for e in (ctx.generator, ctx.critic)}
+    # A row has one request in flight at a time: as many rows as the engines serve at once keeps them full.
+    workers = concurrency or sum(engine_window(e) for e in engines.values())
+    gold_rows = before = after = 0
+    bar = progress_bar(len(pending), f"refine ({summary.skipped} already done)" if summary.skipped else "refine",
+                       "row", progress)
 
-    return tqdm(total=total, unit="row", desc=f"refine ({already} already done)" if already else "refine",
-                dynamic_ncols=True)
+    def count(out: Row) -> None:
+        nonlocal gold_rows, before, after
+        summary.done += 1
+        if out["error"] is not None:
+            summary.errors += 1
+        else:
+            summary.accepted += out["accepted"]
+            summary.generator_tokens += out["generator_tokens"]
+            summary.critic_tokens += out["critic_tokens"]
+            if out["gold"] is not None:
+                gold_rows += 1
+                before += out["initial_correct"]
+                after += out["final_correct"]
+        elapsed = bar.format_dict.get("elapsed") or 0.0
+        tokens = summary.generator_tokens + summary.critic_tokens
+        bar.set_postfix_str(f"{tokens / elapsed if elapsed else 0:.0f} tok/s, {summary.errors} errors", refresh=False)
+        bar.update(1)
+
+    try:
+        with JsonlWriter(out_path) as writer:
+            counts = await stream(
+                pending,
+                lambda item: _run_row(item[1], item[0], ctx, summary.run_id),
+                writer,
+                workers=min(workers, len(pending)),
+                error_row=lambda item, exc: _error_row(item[0], exc, summary.run_id),
+                on_row=count,
+            )
+    finally:
+        bar.close()
+    summary.seconds = counts.seconds
+    if gold_rows:
+        summary.correct_before, summary.correct_after = before, after
 
 
 def refine_batch(
@@ -269,7 +287,7 @@ def refine_batch(
     *,
     generator: ChatEngine | str | None = None,
     critic: ChatEngine | str | None = None,
-    concurrency: int = 16,
+    concurrency: int | None = None,
     max_rounds: int = 2,
     sympy: str = "veto",
     sampling: Sampling | None = None,
@@ -278,13 +296,22 @@ def refine_batch(
     limit: int | None = None,
     progress: bool = True,
     critic_prompt: CriticPrompt | None = None,
+    retry_errors: bool = False,
+    shard: str | None = None,
+    engine_args: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> BatchSummary:
     """Critique and refine every row's solution; write one JSONL row per input id to ``out_path``; resume by id.
 
-    See the module docstring for the row formats. ``critic_prompt`` builds the critic's chat (default: our wording).
-    Returns a :class:`BatchSummary`.
+    See the module docstring for the row formats and failure semantics. ``concurrency``: rows in flight (default:
+    sized for the engines); ``critic_prompt`` builds the critic's chat (default: our wording); ``retry_errors``: rerun
+    ids whose row is an error row; ``shard``: ``"i/N"``, only the ids of that shard (:class:`critic.io.Shard`);
+    ``engine_args``: engine options per role (``generator`` / ``critic``) for engines given as specs, built only when
+    some row is left to do. Returns a :class:`BatchSummary`; raises :class:`~critic.engines.base.EngineDead` when the
+    engine dies (rows in flight unwritten, rerun to resume) and :class:`~critic.io.OutputLocked` when another run
+    writes ``out_path``.
     """
-    return asyncio.run(arefine_batch(rows, out_path, generator=generator, critic=critic, concurrency=concurrency,
-                                     max_rounds=max_rounds, sympy=sympy, sampling=sampling,
-                                     critic_sampling=critic_sampling, overwrite=overwrite, limit=limit,
-                                     progress=progress, critic_prompt=critic_prompt))
+    return run_sync(arefine_batch(rows, out_path, generator=generator, critic=critic, concurrency=concurrency,
+                                  max_rounds=max_rounds, sympy=sympy, sampling=sampling,
+                                  critic_sampling=critic_sampling, overwrite=overwrite, limit=limit,
+                                  progress=progress, critic_prompt=critic_prompt, retry_errors=retry_errors,
+                                  shard=shard, engine_args=engine_args))

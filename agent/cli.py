@@ -1,7 +1,9 @@
 """``deepcritic``: the command-line front door.
 
-``solve``, ``critique`` and ``refine`` run the critique-refine loop here; ``train``, ``eval`` and ``view`` hand the rest
-of the command line to training.cli / eval.cli, imported only when asked for (so ``import agent`` stays light).
+``solve``, ``critique`` and ``refine`` run the critique-refine loop here; ``merge`` joins shard outputs; ``train``,
+``eval`` and ``view`` hand the rest of the command line to training.cli / eval.cli, imported only when asked for (so
+``import agent`` stays light). Exit codes (all commands, see critic.jobs): 0 done, 1 some error rows, 2 usage error,
+3 engine or server failure (rerun to resume).
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from pathlib import Path
 from typing import TextIO
 
 from agent.graph import SYMPY_MODES, RoundTrace
-from critic.engines.base import EngineError, Sampling
+from critic.engines.base import EngineDead, EngineError, Sampling
+from critic.io import OutputLocked
+from critic.jobs import EXIT_ENGINE, EXIT_USAGE
 
 PROG = "deepcritic"
-EXIT_USAGE = 2
 
 DESCRIPTION = "Solve, critique and refine math solutions with a deliberate critic (after DeepCritic, arXiv 2505.00662)."
 
@@ -27,13 +30,22 @@ examples:
   deepcritic solve --json --max-rounds 2 --max-tokens 256 "What is 12 * 13?"
   deepcritic critique solution.json                 # {"problem": ..., "steps": [...]} or {"response": ...}
   echo "Step 1: 2+2=5. Step 2: ..." | deepcritic critique - --problem "What is 2+2?"
-  deepcritic refine outputs.jsonl -o refined.jsonl --concurrency 16
-  deepcritic refine processbench-gsm8k -o refined.jsonl --limit 20 --critic vllm:/models/deepcritic-7b
+  deepcritic refine outputs.jsonl -o refined.jsonl
+  deepcritic refine processbench-gsm8k -o refined.jsonl --limit 20 --critic vllm:/models/deepcritic-7b \
+      --critic-args tensor_parallel_size=2 --critic-args max_model_len=16384
+  deepcritic refine outputs.jsonl -o part-3.jsonl --shard 3/8          # one task of an 8-way job array
+  deepcritic merge -o refined.jsonl part-*.jsonl                       # join the shards, one row per id
 
 engine specs (--generator / --critic):
   embedded                   the embedded SmolLM2-135M (default; runs anywhere, does not solve math)
   vllm:<folder or hub id>    in-process vLLM          hf:<folder or hub id>   transformers
   openai:<base_url>#<model>  any OpenAI-compatible server (e.g. vllm serve), model optional
+engine options (--generator-args / --critic-args, JSON or repeated key=value): vLLM engine arguments
+  (tensor_parallel_size, data_parallel_size, gpu_memory_utilization, max_model_len, enable_prefix_caching, ...) or
+  OpenAI engine settings (max_concurrency, timeout_s, max_retries)
+
+exit codes: 0 every row done, 1 some rows ended as error rows, 2 usage error (or the output is held by another run),
+  3 engine or server failure (rows in flight are not written: rerun the same command to resume)
 """
 
 
@@ -46,6 +58,9 @@ def _shared_flags() -> argparse.ArgumentParser:
     g = p.add_argument_group("engines and loop")
     g.add_argument("--generator", metavar="SPEC", default="embedded", help="generator engine spec (default: embedded)")
     g.add_argument("--critic", metavar="SPEC", default=None, help="critic engine spec (default: same as --generator)")
+    g.add_argument("--generator-args", action="append", metavar="OPTS",
+                   help="generator engine options: JSON or key=value, repeatable (e.g. tensor_parallel_size=2)")
+    g.add_argument("--critic-args", action="append", metavar="OPTS", help="critic engine options, as above")
     g.add_argument("--max-rounds", type=int, default=3, metavar="N",
                    help="critique rounds per problem, so at most N-1 refinements (default: 3; refine: 2)")
     g.add_argument("--max-tokens", type=int, default=512, metavar="N", help="token limit per generation (default: 512)")
@@ -95,15 +110,31 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=argparse.RawDescriptionHelpFormatter,
                          epilog="input rows: {\"id\", \"problem\", \"steps\": [...] or \"response\": \"...\", "
                                 "\"answer\": optional gold}\nIN: a JSONL/JSON file, a datasets folder or a dataset "
-                                "name (e.g. processbench-gsm8k).\nA rerun resumes: ids already in OUT are skipped.\n"
-                                "example:\n  deepcritic refine outputs.jsonl -o refined.jsonl --concurrency 16")
+                                "name (e.g. processbench-gsm8k).\nA rerun resumes: ids already in OUT are skipped "
+                                "(error rows too, unless --retry-errors).\nexamples:\n"
+                                "  deepcritic refine outputs.jsonl -o refined.jsonl\n"
+                                "  deepcritic refine outputs.jsonl -o part-1.jsonl --shard 1/4\n"
+                                "exit codes: 0 done, 1 some error rows, 2 usage, 3 engine/server failure (rerun)")
     ref.add_argument("input", metavar="IN", help="input rows")
     ref.add_argument("-o", "--output", required=True, metavar="OUT", help="output JSONL (appended to, resumed by id)")
-    ref.add_argument("--concurrency", type=int, default=16, metavar="N", help="loops in flight at once (default: 16)")
+    ref.add_argument("--concurrency", type=int, default=None, metavar="N",
+                     help="loops in flight at once (default: sized for the engines, e.g. vLLM's max_num_seqs + 25%%)")
     ref.add_argument("--overwrite", action="store_true", help="start OUT over instead of resuming")
+    ref.add_argument("--retry-errors", action="store_true", help="also rerun ids whose row in OUT is an error row")
+    ref.add_argument("--shard", metavar="I/N", help="only the ids of shard I of N (stable hash of the id)")
     ref.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N input rows")
     ref.add_argument("--no-progress", action="store_true", help="no progress bar")
     ref.set_defaults(max_rounds=2)
+
+    mrg = sub.add_parser("merge", help="join shard outputs (JSONL files or run folders), one row per id",
+                         formatter_class=argparse.RawDescriptionHelpFormatter,
+                         epilog="Rows are joined with the resume rule: per id the last row that is not an error row "
+                                "wins, else the last error row.\nRun folders (eval, train mc-label / seed) are joined "
+                                "file by file and their metrics or datasets rebuilt for the whole.\nexamples:\n"
+                                "  deepcritic merge -o refined.jsonl part-1.jsonl part-2.jsonl\n"
+                                "  deepcritic merge -o runs/pb runs/pb-shard1 runs/pb-shard2")
+    mrg.add_argument("inputs", nargs="+", metavar="IN", help="shard outputs: all JSONL files or all run folders")
+    mrg.add_argument("-o", "--output", required=True, metavar="OUT", help="merged file or folder (replaced)")
 
     # Listed for --help only: main() hands these command lines over before argparse sees them.
     for name, what in (("train", "training: seed, sft, mc-label, rl (deepcritic train --help)"),
@@ -135,15 +166,37 @@ def _read_text(source: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
+def _engine_args(args: argparse.Namespace, generator: str | None, critic: str | None) -> dict:
+    """Checked engine options per role (one engine per spec: roles on the same spec share them)."""
+    from critic.engines.options import engine_args_for
+
+    specs = {role: spec for role, spec in (("generator", generator), ("critic", critic)) if spec is not None}
+    flags = {role: getattr(args, f"{role}_args", None) for role in specs}
+    if not any(flags.values()):
+        return {}
+    return engine_args_for(specs, None, flags)
+
+
+def _engines(args: argparse.Namespace, generator: str | None, critic: str | None) -> dict:
+    """Engines per role for the one-shot commands (built now)."""
+    from agent.solve import resolve_engine
+
+    options = _engine_args(args, generator, critic)
+    specs = {"generator": generator, "critic": critic}
+    return {role: resolve_engine(spec, **options.get(role, {})) for role, spec in specs.items() if spec is not None}
+
+
 def _cmd_solve(args: argparse.Namespace, out: TextIO) -> int:
     from agent.solve import solve_with_critic
 
     problem = _read_text("-").strip() if args.problem == "-" else args.problem.strip()
     if not problem:
         raise CliError("the problem is empty")
-    result = solve_with_critic(problem, generator=args.generator, critic=args.critic or args.generator,
-                               max_rounds=args.max_rounds, sympy=args.sympy, sampling=_sampling(args),
-                               critic_prompt=_critic_prompt(args))
+    sampling, critic_prompt = _sampling(args), _critic_prompt(args)  # usage errors before any engine starts
+    engines = _engines(args, args.generator, args.critic or args.generator)
+    result = solve_with_critic(problem, generator=engines["generator"], critic=engines["critic"],
+                               max_rounds=args.max_rounds, sympy=args.sympy, sampling=sampling,
+                               critic_prompt=critic_prompt)
     if args.json:
         print(result.model_dump_json(indent=2), file=out)
         return 0
@@ -184,8 +237,10 @@ def _cmd_critique(args: argparse.Namespace, out: TextIO) -> int:
     from agent.solve import critique_solution
 
     problem, steps = _solution_input(args)
-    entry = critique_solution(problem, steps, critic=args.critic or args.generator, sympy=args.sympy,
-                              sampling=_sampling(args), critic_prompt=_critic_prompt(args))
+    sampling, critic_prompt = _sampling(args), _critic_prompt(args)
+    critic = _engines(args, None, args.critic or args.generator)["critic"]
+    entry = critique_solution(problem, steps, critic=critic, sympy=args.sympy, sampling=sampling,
+                              critic_prompt=critic_prompt)
     if args.json:
         print(entry.model_dump_json(indent=2), file=out)
     else:
@@ -196,22 +251,70 @@ def _cmd_critique(args: argparse.Namespace, out: TextIO) -> int:
 def _cmd_refine(args: argparse.Namespace, out: TextIO) -> int:
     from agent.batch import refine_batch
 
-    if args.concurrency < 1:
+    from critic.io import Shard
+
+    if args.concurrency is not None and args.concurrency < 1:
         raise CliError("--concurrency must be >= 1")
+    Shard.parse(args.shard)  # a bad --shard is a usage error before anything starts
     source = Path(args.input)
     if not source.exists() and (source.suffix in {".jsonl", ".json"} or "/" in args.input):
         raise CliError(f"no such file: {args.input}")
-    summary = refine_batch(args.input, args.output, generator=args.generator, critic=args.critic or args.generator,
+    critic = args.critic or args.generator
+    summary = refine_batch(args.input, args.output, generator=args.generator, critic=critic,
                            concurrency=args.concurrency, max_rounds=args.max_rounds, sympy=args.sympy,
                            sampling=_sampling(args), overwrite=args.overwrite, limit=args.limit,
-                           progress=not args.no_progress, critic_prompt=_critic_prompt(args))
+                           progress=not args.no_progress, critic_prompt=_critic_prompt(args),
+                           retry_errors=args.retry_errors, shard=args.shard,
+                           engine_args=_engine_args(args, args.generator, critic))
     gold = ""
     if summary.correct_before is not None:
         gold = f"; correct before {summary.correct_before}, after {summary.correct_after}"
     print(f"wrote {summary.done} rows to {summary.out_path} ({summary.skipped} already done, {summary.errors} errors, "
           f"{summary.accepted} accepted{gold}) in {summary.seconds:.1f}s: {summary.rows_per_s:.2f} rows/s, "
           f"{summary.tokens_per_s:.0f} tok/s", file=out)
-    return 0
+    if summary.error_rows:
+        print(f"{summary.error_rows} of {summary.total} rows in {summary.out_path} are error rows (their 'error' "
+              "field names the cause); rerun with --retry-errors to retry them", file=out)
+    return summary.exit_code
+
+
+def _cmd_merge(args: argparse.Namespace, out: TextIO) -> int:
+    """JSONL files: one row per id (critic.io.merge_jsonl). Run folders: eval runs (eval.rundir.merge_runs, metrics
+    recomputed) or training stage folders (training.common.merge_runs, labels / dataset rebuilt)."""
+    from critic.io import hold, merge_jsonl
+
+    inputs = [Path(p) for p in args.inputs]
+    missing = [str(p) for p in inputs if not p.exists()]
+    if missing:
+        raise CliError(f"no such file or folder: {missing[0]}")
+    output = Path(args.output)
+    if output.resolve() in {p.resolve() for p in inputs}:
+        raise CliError(f"the output {output} is one of the inputs; merge into a new file or folder")
+    if all(p.is_file() for p in inputs):
+        with hold(output):
+            result = merge_jsonl(inputs, output)
+        print(f"merged {result['rows_read']} rows of {len(inputs)} files into {output}: {result['ids']} ids, "
+              f"{result['error_rows']} error rows", file=out)
+        return 1 if result["error_rows"] else 0
+    if not all(p.is_dir() for p in inputs):
+        raise CliError("give only JSONL files or only run folders to merge")
+    kinds = {json.loads((p / "config.json").read_text()).get("kind") if (p / "config.json").is_file() else None
+             for p in inputs}
+    if kinds <= {"mc-label", "seed"}:
+        from training.common import merge_runs as merge_training
+
+        stats = merge_training(inputs, output)
+        print(f"merged {len(inputs)} folders into {output}: {json.dumps(stats, sort_keys=True)}", file=out)
+        return 1 if stats.get("errors") else 0
+    from eval.rundir import merge_runs as merge_eval
+
+    merged = merge_eval(inputs, output)
+    files = ", ".join(f"{name}: {ids} ids" for name, ids in merged["files"].items())
+    print(f"merged {len(inputs)} {merged['kind']} runs into {output} ({files}); metrics recomputed in "
+          f"{output / 'metrics.json'}", file=out)
+    if merged["error_rows"]:
+        print(f"{merged['error_rows']} rows are error rows", file=out)
+    return 1 if merged["error_rows"] else 0
 
 
 # ---- pretty trace ----------------------------------------------------------------------------------------------------
@@ -252,7 +355,7 @@ def _print_round(entry: RoundTrace, out: TextIO, heading: bool = True) -> None:
 
 # Subcommands owned by other packages: (module, function). Imported only when used.
 DELEGATED = {"train": ("training.cli", "main"), "eval": ("eval.cli", "main"), "view": ("eval.cli", "view_main")}
-COMMANDS = {"solve": _cmd_solve, "critique": _cmd_critique, "refine": _cmd_refine}
+COMMANDS = {"solve": _cmd_solve, "critique": _cmd_critique, "refine": _cmd_refine, "merge": _cmd_merge}
 
 
 def _delegate(command: str, rest: list[str]) -> int:
@@ -279,12 +382,20 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return EXIT_USAGE
         return COMMANDS[args.command](args, sys.stdout)
-    except (CliError, EngineError, FileNotFoundError, ValueError) as e:
-        print(f"{PROG}: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
+    except EngineDead as e:
+        print(f"{PROG}: engine failure: {_one_line(e)}; rows in flight were not written: rerun the same command to "
+              "resume", file=sys.stderr)
+        return EXIT_ENGINE
+    except (CliError, EngineError, OutputLocked, FileNotFoundError, ValueError) as e:
+        print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(e: BaseException) -> str:
+    return str(e).splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 if __name__ == "__main__":

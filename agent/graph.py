@@ -43,7 +43,16 @@ from langgraph.runtime import Runtime
 from langgraph.types import RetryPolicy
 from pydantic import BaseModel, Field
 
-from critic.engines.base import Chat, ChatEngine, EngineError, Generation, Sampling
+from critic.engines.base import (
+    Chat,
+    ChatEngine,
+    EngineDead,
+    EngineError,
+    Generation,
+    RequestRejected,
+    Sampling,
+    check_generations,
+)
 from critic.prompts import CriticPrompt, feedback_for_refinement, refine_messages, solve_messages
 from critic.parse import parse_critique
 from critic.records import NO_ERROR, Critique, Evidence, StepCheck, first_sympy_finding
@@ -108,11 +117,13 @@ class LoopContext:
 
 
 async def _complete(engine: ChatEngine, chat: Chat, sampling: Sampling) -> Generation:
-    """One greedy/first sample; an engine-side error becomes :class:`EngineError` so the node's retry policy sees it."""
+    """One greedy/first sample. A refused request raises :class:`RequestRejected` (the row's own fault, not
+    retried); a dead engine raises :class:`EngineDead` (never retried: the batch stops)."""
     generations = await engine.agenerate(chat, sampling.model_copy(update={"n": 1}))
-    if not generations or generations[0].finish_reason == "error":
-        raise EngineError(f"{engine.name}: generation failed: {str(generations[0]) if generations else 'no output'}")
-    return generations[0]
+    try:
+        return check_generations(generations)[0]
+    except RequestRejected as exc:
+        raise RequestRejected(f"{engine.name}: {exc}") from None
 
 
 def _continued_steps(continuation: str, kept: list[str]) -> list[str]:
@@ -242,7 +253,15 @@ def _entry(state: LoopState) -> Literal["generate", "check"]:
 
 # ---- the graph ----------------------------------------------------------------------------------------------------
 
-ENGINE_RETRY = RetryPolicy(max_attempts=3, initial_interval=0.5, retry_on=(EngineError, ConnectionError, TimeoutError))
+def retryable(exc: Exception) -> bool:
+    """Worth another try of the node: a transient engine failure. Not a dead engine (retrying would turn it into
+    error rows, and the batch must stop instead) nor a refused request (it would be refused again)."""
+    if isinstance(exc, (EngineDead, RequestRejected)):
+        return False
+    return isinstance(exc, (EngineError, ConnectionError, TimeoutError))
+
+
+ENGINE_RETRY = RetryPolicy(max_attempts=3, initial_interval=0.5, retry_on=retryable)
 
 
 def build_graph(retry: RetryPolicy = ENGINE_RETRY):

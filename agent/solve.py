@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, computed_field
 
@@ -43,12 +44,13 @@ class SolveResult(BaseModel):
         return self.generator_tokens + self.critic_tokens
 
 
-def resolve_engine(engine: ChatEngine | str | None) -> ChatEngine:
-    """An engine object as is; a spec string (or None = the embedded default) through ``get_engine``."""
+def resolve_engine(engine: ChatEngine | str | None, **options: Any) -> ChatEngine:
+    """An engine object as is; a spec string (or None = the embedded default) through ``get_engine`` with
+    ``options`` (engine arguments, see :mod:`critic.engines.options`)."""
     if engine is None or isinstance(engine, str):
         from critic.engines import get_engine  # builds (and caches) the backend only when asked
 
-        return get_engine(engine or DEFAULT_ENGINE)
+        return get_engine(engine or DEFAULT_ENGINE, **options)
     return engine
 
 
@@ -69,7 +71,10 @@ def make_context(
     sampling: Sampling | None,
     critic_sampling: Sampling | None = None,
     critic_prompt: CriticPrompt | None = None,
+    engine_args: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> LoopContext:
+    """The loop's settings; engine specs are built here (``engine_args``: options per role, ``generator`` /
+    ``critic``, for specs given as strings)."""
     if sympy not in SYMPY_MODES:
         raise ValueError(f"sympy must be one of {', '.join(SYMPY_MODES)}, got {sympy!r}")
     if max_rounds < 1:
@@ -79,7 +84,9 @@ def make_context(
     if mode == "prompt" and prompt.template is not None:
         raise ValueError("sympy=prompt shows SymPy notes in our critic wording; a critic template has no place for "
                          "them (use veto or off)")
-    return LoopContext(generator=resolve_engine(generator), critic=resolve_engine(critic), max_rounds=max_rounds,
+    args = engine_args or {}
+    return LoopContext(generator=resolve_engine(generator, **args.get("generator", {})),
+                       critic=resolve_engine(critic, **args.get("critic", {})), max_rounds=max_rounds,
                        sympy=mode, sampling=sampling or Sampling(), critic_sampling=critic_sampling,
                        critic_prompt=prompt)
 

@@ -1,4 +1,5 @@
-"""Loaders for the benchmark and training files, and crash-safe JSONL output.
+"""Loaders for the benchmark and training files (the crash-safe JSONL output helpers live in critic.io and are
+re-exported here).
 
 Every loader takes a local file path, one of the known names below (resolved in :func:`data_dir`), or a Hugging Face
 hub dataset name (``Qwen/ProcessBench``, ``openai/gsm8k``, ``HuggingFaceH4/MATH-500``) that goes through
@@ -24,7 +25,6 @@ import logging
 import os
 import random
 import re
-import threading
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -33,6 +33,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from critic.io import JsonlWriter, read_done_ids, read_jsonl, write_jsonl  # noqa: F401  (long jobs' output files)
 from critic.parse import last_boxed
 from critic.records import NO_ERROR, LabeledSolution, Problem
 
@@ -453,109 +454,3 @@ def normalize_problem(text: str) -> str:
     s = re.sub(r"\\[dt]frac\b", r"\\frac", s)
     s = _LATEX_NOISE.sub("", s)
     return re.sub(r"[^\w+\-*/=<>^%]|_", "", s)
-
-
-# ------------------------------------------------------------------------------------------------------ JSONL output
-
-
-def _as_json(row: BaseModel | Row) -> str:
-    data = row.model_dump(mode="json") if isinstance(row, BaseModel) else row
-    return json.dumps(data, ensure_ascii=False)
-
-
-def _repair_torn_tail(path: Path) -> None:
-    """A kill mid-write can leave a last line without its newline: keep it if it parses, else cut it off."""
-    if not path.is_file() or path.stat().st_size == 0:
-        return
-    with path.open("rb+") as f:
-        size = f.seek(0, os.SEEK_END)
-        f.seek(size - 1)
-        if f.read(1) == b"\n":
-            return
-        # Walk back in chunks to the last newline: the torn line starts just after it.
-        cut, chunk = size, 1 << 16
-        while cut > 0:
-            start = max(0, cut - chunk)
-            f.seek(start)
-            newline = f.read(cut - start).rfind(b"\n")
-            if newline >= 0:
-                cut = start + newline + 1
-                break
-            cut = start
-        f.seek(cut)
-        tail = f.read()
-        try:
-            json.loads(tail)
-        except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
-            f.truncate(cut)
-        else:
-            f.seek(0, os.SEEK_END)
-            f.write(b"\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
-class JsonlWriter:
-    """Append rows to a JSONL file, one line each, flushed and fsynced per row (a kill loses at most the row being
-    written). Opening repairs a torn last line left by an earlier kill. Thread-safe; a context manager."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        _repair_torn_tail(self.path)
-        self._file = self.path.open("a", encoding="utf-8")
-        self._lock = threading.Lock()
-
-    def write(self, row: BaseModel | Row) -> None:
-        line = _as_json(row) + "\n"
-        with self._lock:
-            self._file.write(line)
-            self._file.flush()
-            os.fsync(self._file.fileno())
-
-    def close(self) -> None:
-        with self._lock:
-            if not self._file.closed:
-                self._file.close()
-
-    def __enter__(self) -> "JsonlWriter":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def write_jsonl(path: str | os.PathLike[str], rows: Iterable[BaseModel | Row]) -> int:
-    """Append every row with :class:`JsonlWriter`; returns how many were written."""
-    count = 0
-    with JsonlWriter(path) as writer:
-        for row in rows:
-            writer.write(row)
-            count += 1
-    return count
-
-
-def read_jsonl(path: str | os.PathLike[str]) -> list[Row]:
-    """Rows of a JSONL file written by :class:`JsonlWriter`; an unparsable *last* line (a torn write) is ignored,
-    an unparsable line elsewhere raises ValueError naming the file and line. A missing file has no rows."""
-    p = Path(path)
-    if not p.is_file():
-        return []
-    lines = p.read_text(encoding="utf-8", errors="replace").split("\n")
-    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
-    rows: list[Row] = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            if i == last:
-                break  # torn by a kill; JsonlWriter cuts it off when it reopens the file
-            raise ValueError(f"{p}: row {i + 1}: invalid JSON ({e.msg})") from e
-    return rows
-
-
-def read_done_ids(path: str | os.PathLike[str], key: str = "id") -> set[str]:
-    """Ids (``row[key]`` as str) already written to a JSONL output, for resuming; tolerates a torn last line."""
-    return {str(row[key]) for row in read_jsonl(path) if isinstance(row, dict) and key in row}

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 PROG = "deepcritic eval"
-EXIT_USAGE = 2
 
 DESCRIPTION = """\
 Measure critics and the critique-refine loop. Every run writes one folder: predictions / samples (JSONL, resumable:
@@ -21,6 +20,11 @@ commands:
   refine     refinement success on GSM8K test / MATH-500: accuracy before -> after, w->c, c->w
   tts        verified majority voting: plain vs critic-filtered majority, accuracy vs N
   report     re-render one run's report, or put several runs side by side
+
+A run holds its folder: a second run on the same folder is refused. --shard i/N runs one part of the data (a job
+array of N tasks covers it exactly once); `deepcritic merge -o DIR SHARD_DIRS...` joins them and recomputes metrics.
+exit codes: 0 done, 1 some rows ended as error rows (counted in metrics as wrong; --retry-errors reruns them),
+2 usage error (or the folder is held by another run), 3 engine or server failure (rerun the same command to resume)
 """
 
 ERROR_ID_EXAMPLES = """\
@@ -42,6 +46,8 @@ protocols (--protocol; explicit flags override a preset's values):
                 'contains'; no system message; answer = last \\boxed{} as int; maj votes only with **Answer**:
   processbench  greedy, 8192 tokens, seed 42 (maj: k=8, T=1.0, top_p 0.9); 0-based <paragraph_i>; no system
                 message; answer = last \\boxed{} as int
+  deepcritic eval error-id --critic vllm:Qwen/Qwen2.5-72B-Instruct --critic-args tensor_parallel_size=4 \
+      --data processbench --shard 2/4 -o runs/qwen72b-part2
 
 data: processbench (= all four subsets), processbench-gsm8k, processbench-math, processbench-olympiadbench,
 processbench-omnimath, mr-gsm8k, or a ProcessBench/PRM800K-format file path (repeat --data for several).
@@ -80,6 +86,9 @@ def _common(p: argparse.ArgumentParser, data_help: str) -> None:
     p.add_argument("--seed", type=int, metavar="S", help="seed for --limit subsets and sampling (default: 0)")
     p.add_argument("--config", metavar="FILE", help="YAML or JSON with the run's fields; flags given override it")
     p.add_argument("--name", help="label for reports (default: the folder name)")
+    p.add_argument("--shard", metavar="I/N", help="only the items of shard I of N (stable hash of the item key)")
+    p.add_argument("--retry-errors", action="store_true", default=None, dest="retry_errors",
+                   help="also rerun items whose row is an error row")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -93,6 +102,13 @@ def _prompt_flags(p: argparse.ArgumentParser) -> None:
                         "with our wording, none with a template")
     p.add_argument("--step-tagging", dest="step_tagging", choices=["startswith", "contains"],
                    help="'Step i: ' prefix unless the step starts with it (default) / contains 'Step ' (DeepCritic)")
+
+
+def _engine_flags(p: argparse.ArgumentParser, roles: tuple[str, ...]) -> None:
+    for role in roles:
+        p.add_argument(f"--{role}-args", action="append", metavar="OPTS", dest=f"{role}_args",
+                       help=f"{role} engine options: JSON or key=value, repeatable (vLLM engine arguments such as "
+                            "tensor_parallel_size=4, or OpenAI engine settings such as max_concurrency=256)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,9 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     err.add_argument("--temperature", type=float, help="default: the protocol's (ours: 0 greedy, 0.7 sample / maj)")
     err.add_argument("--top-p", type=float, dest="top_p")
     err.add_argument("--max-tokens", type=int, dest="max_tokens", help="critique token limit (ours: 2048)")
-    err.add_argument("--batch-size", type=int, dest="batch_size", help="chats per engine call (default: 32)")
+    err.add_argument("--window", type=int, help="sequences in flight (default: sized for the engine)")
     err.add_argument("--reference", metavar="YAML", help="published numbers per subset to compare with in report.md "
                                                          "and f1.png (averages only over subsets on both sides)")
+    _engine_flags(err, ("critic",))
 
     ref = sub.add_parser("refine", help="refinement success before -> after", epilog=REFINE_EXAMPLES,
                          formatter_class=raw)
@@ -140,8 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     ref.add_argument("--max-tokens", type=int, dest="max_tokens", help="generator token limit (default: 1024)")
     ref.add_argument("--critic-max-tokens", type=int, dest="critic_max_tokens", help="default: 2048")
     _prompt_flags(ref)
-    ref.add_argument("--concurrency", type=int, help="loops in flight (default: 16)")
-    ref.add_argument("--batch-size", type=int, dest="batch_size", help="problems per call for initial solutions")
+    ref.add_argument("--concurrency", type=int, help="requests / loops in flight (default: sized for the engines)")
+    _engine_flags(ref, ("generator", "critic"))
 
     tts = sub.add_parser("tts", help="verified majority voting vs plain majority", epilog=TTS_EXAMPLES,
                          formatter_class=raw)
@@ -155,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     tts.add_argument("--critic-max-tokens", type=int, dest="critic_max_tokens", help="default: 2048")
     _prompt_flags(tts)
     tts.add_argument("--sympy", choices=["off", "veto"], help="veto: a SymPy contradiction also rejects a sample")
-    tts.add_argument("--batch-size", type=int, dest="batch_size", help="problems per engine call (default: 8)")
+    tts.add_argument("--window", type=int, help="sequences in flight per engine (default: sized for the engine)")
+    _engine_flags(tts, ("generator", "critic"))
 
     rep = sub.add_parser("report", help="re-render or compare run folders", epilog=REPORT_EXAMPLES,
                          formatter_class=raw)
@@ -165,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-RUN_FLAGS = {"out", "config", "no_progress", "command", "reference"}
+RUN_FLAGS = {"out", "config", "no_progress", "command", "reference", "retry_errors", "generator_args", "critic_args"}
+ROLES = ("generator", "critic")
 
 
 def _config_fields(args: argparse.Namespace) -> dict:
@@ -183,6 +202,21 @@ def _config_fields(args: argparse.Namespace) -> dict:
     fields.pop("kind", None)
     if "name" not in fields:
         fields["name"] = Path(args.out).name
+    flags = {role: getattr(args, f"{role}_args", None) for role in ROLES if hasattr(args, f"{role}_args")}
+    specs = {role: fields.get(role, "embedded") for role in flags}
+    if specs.get("critic") == "sympy":
+        specs.pop("critic")
+        if flags.pop("critic", None):
+            raise CliError("the SymPy critic runs no engine: drop --critic-args")
+    config_args = fields.get("engine_args") or {}
+    if not isinstance(config_args, dict):
+        raise CliError("engine_args: expected a mapping of role -> options")
+    if any(flags.values()) or config_args:
+        from critic.engines.options import engine_args_for
+
+        # Checked now (an unknown option is one line before anything starts); roles on one spec share options.
+        fields["engine_args"] = {role: options for role, options in engine_args_for(specs, config_args, flags).items()
+                                 if options}
     return fields
 
 
@@ -201,11 +235,19 @@ def _build_config(model: Any, fields: dict) -> Any:
 def _run_and_print(
     run: Callable[..., dict], config: Any, args: argparse.Namespace, table: Callable[[dict], str]
 ) -> int:
-    """Run (or resume) one evaluation into ``args.out`` and print its table."""
-    metrics = run(config, args.out, progress=not args.no_progress)
+    """Run (or resume) one evaluation into ``args.out``, print its table; the exit code (critic.jobs)."""
+    from critic.jobs import EXIT_OK, EXIT_ROW_ERRORS
+    from eval.rundir import error_rows
+
+    metrics = run(config, args.out, progress=not args.no_progress, retry_errors=bool(args.retry_errors))
     print(table(metrics))
     print(f"\nwrote {Path(args.out) / 'report.md'}")
-    return 0
+    errors = error_rows(args.out)
+    if errors:
+        print(f"{errors} rows in {args.out} are error rows (their 'error' field names the cause; metrics count them "
+              "as wrong); rerun with --retry-errors to retry them")
+        return EXIT_ROW_ERRORS
+    return EXIT_OK
 
 
 def _cmd_error_id(args: argparse.Namespace) -> int:
@@ -254,6 +296,8 @@ COMMANDS = {"error-id": _cmd_error_id, "refine": _cmd_refine, "tts": _cmd_tts, "
 
 
 def _fail(prog: str, e: BaseException) -> int:
+    from critic.jobs import EXIT_USAGE
+
     message = str(e).splitlines()[0] if str(e) else type(e).__name__
     if type(e).__name__ == "ValidationError":  # pydantic: name the field and the problem, one line
         errors = e.errors()  # type: ignore[attr-defined]
@@ -263,8 +307,10 @@ def _fail(prog: str, e: BaseException) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``deepcritic eval COMMAND ...``; returns the exit code."""
-    from critic.engines.base import EngineError
+    """``deepcritic eval COMMAND ...``; returns the exit code (critic.jobs: 0, 1 error rows, 2 usage, 3 engine)."""
+    from critic.engines.base import EngineDead, EngineError
+    from critic.io import OutputLocked
+    from critic.jobs import EXIT_ENGINE, EXIT_USAGE
 
     parser = build_parser()
     try:
@@ -276,7 +322,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return COMMANDS[args.command](args)
-    except (CliError, EngineError, FileNotFoundError, ValueError, json.JSONDecodeError) as e:
+    except EngineDead as e:
+        print(f"{PROG}: engine failure: {str(e).splitlines()[0]}; rows in flight were not written: rerun the same "
+              "command to resume", file=sys.stderr)
+        return EXIT_ENGINE
+    except (CliError, EngineError, OutputLocked, FileNotFoundError, ValueError, json.JSONDecodeError) as e:
         return _fail(PROG, e)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted (rerun the same command to resume)", file=sys.stderr)

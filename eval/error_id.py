@@ -13,14 +13,17 @@ overrides the preset. The critic prompt is our wording or a template file (``pro
 of ours, a given text or none (``system_prompt``), built by :func:`critic_prompt`; ``config.json`` records the
 template's sha256 and the first rendered prompt.
 
-The run writes ``predictions.jsonl`` one row per sample as each batch finishes, and resumes from it; then
-``metrics.json``, ``report.md`` and ``f1.png`` (see :mod:`eval.report`).
+The run streams its requests through a window sized for the engine (:mod:`critic.jobs`: k samples of one solution
+are one request taking k slots) and writes ``predictions.jsonl``, one row per solution, the moment each critique is
+back; it resumes from it. A solution the engine refuses (e.g. longer than the model's context) is a final error row
+(``status: "error"``, ``error`` names the cause; it counts as an unreadable prediction in the metrics); a dead engine
+stops the run for a rerun to resume. Then ``metrics.json``, ``report.md`` and ``f1.png`` (see :mod:`eval.report`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -28,8 +31,10 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from critic.configs import StrictConfig
-from critic.data import PROCESSBENCH_SUBSETS, JsonlWriter, load_dataset_by_name
-from critic.engines.base import ChatEngine, Sampling
+from critic.data import PROCESSBENCH_SUBSETS, load_dataset_by_name
+from critic.engines.base import ChatEngine, Sampling, check_generations
+from critic.io import JsonlWriter, Shard, done_ids, read_best_rows, select_shard
+from critic.jobs import WindowedEngine, error_text, item_workers, progress_bar, run_sync, stream
 from critic.parse import parse_critique, parse_processbench
 from critic.prompts import CriticPrompt
 from critic.protocol import PROTOCOLS, Extraction, ProtocolName, VoteFilter, has_answer_marker, parse_reference, \
@@ -79,7 +84,11 @@ class ErrorIdConfig(StrictConfig):
     max_tokens: int = Field(2048, ge=1)
     limit: int | None = Field(None, ge=1, description="solutions per data set (a seeded random subset)")
     seed: int | None = 0
-    batch_size: int = Field(32, ge=1, description="chats per engine call; does not change results")
+    shard: str | None = Field(None, description="i/N: only the solutions of shard i of N (stable hash of the key)")
+    window: int | None = Field(None, ge=1, description="sequences in flight (default: sized for the engine); "
+                                                       "does not change results")
+    engine_args: dict[str, dict[str, Any]] = Field(default_factory=dict,
+                                                   description="engine options per role: {critic: {...}}")
     name: str | None = Field(None, description="label for reports")
 
     @model_validator(mode="before")
@@ -116,6 +125,9 @@ class ErrorIdConfig(StrictConfig):
             raise ValueError("the SymPy baseline is deterministic: use greedy decoding")
         if self.prompt == "processbench" and self.step_tagging != "startswith":
             raise ValueError("step_tagging applies to the deliberate prompt (processbench tags <paragraph_i> blocks)")
+        if self.critic == SYMPY_CRITIC and self.engine_args:
+            raise ValueError("the SymPy baseline runs no engine: drop engine_args / --critic-args")
+        Shard.parse(self.shard)
         return self
 
     @property
@@ -124,8 +136,9 @@ class ErrorIdConfig(StrictConfig):
                         seed=self.seed)
 
 
+CONFIG_TYPE = ErrorIdConfig
 # Keys that do not change results: a resumed run may change them.
-RESUMABLE_KEYS = ("batch_size", "name")
+RESUMABLE_KEYS = rundir.RUN_ONLY_KEYS
 
 
 def critic_prompt(config: ErrorIdConfig) -> CriticPrompt:
@@ -162,7 +175,8 @@ def expand_data(names: list[str]) -> list[str]:
 
 
 def load_samples(config: ErrorIdConfig) -> list[tuple[str, LabeledSolution]]:
-    """``(key, sample)`` for every data set; key = ``subset/id`` (unique across data sets)."""
+    """``(key, sample)`` for every data set (``limit`` per data set, then ``shard``); key = ``subset/id`` (unique
+    across data sets)."""
     samples: dict[str, LabeledSolution] = {}
     for name in expand_data(config.data):
         rows = load_dataset_by_name(name, limit=config.limit, seed=config.seed)
@@ -173,7 +187,7 @@ def load_samples(config: ErrorIdConfig) -> list[tuple[str, LabeledSolution]]:
             if row.subset is None:
                 row = row.model_copy(update={"subset": Path(name).stem})
             samples.setdefault(f"{row.subset}/{row.id}", row)
-    return list(samples.items())
+    return select_shard(list(samples.items()), config.shard, key=lambda item: item[0])
 
 
 def prediction_row(key: str, sample: LabeledSolution, critiques: list[Critique], decoding: str, tokens: int,
@@ -200,6 +214,7 @@ def prediction_row(key: str, sample: LabeledSolution, critiques: list[Critique],
         "statuses": [c.status for c in critiques],
         "tokens": tokens,
         "critique": chosen.raw,
+        "error": None,
         **extra,
     }
     if votes is not None and decoding == "maj":
@@ -207,6 +222,14 @@ def prediction_row(key: str, sample: LabeledSolution, critiques: list[Critique],
     if len(critiques) > 1:
         row["samples"] = [c.raw for c in critiques]
     return row
+
+
+def error_prediction_row(key: str, sample: LabeledSolution, k: int, exc: BaseException) -> dict:
+    """The final row of a solution that could not be critiqued (e.g. the engine refused it): its ``error`` names the
+    cause; its predictions are unreadable, so metrics count it as wrong (and list it under ``errors``)."""
+    return {"key": key, "id": sample.id, "subset": sample.subset, "label0": sample.label0, "pred_label0": None,
+            "pred_step1": None, "status": "error", "correct": False, "preds": [None] * k, "statuses": ["error"] * k,
+            "tokens": 0, "critique": "", "error": error_text(exc)}
 
 
 def describe_checks(checks: list[StepCheck]) -> str:
@@ -230,19 +253,16 @@ def sympy_critique(sample: LabeledSolution) -> tuple[Critique, list[StepCheck]]:
     return Critique(status="ok", first_wrong_step1=first, raw=describe_checks(checks)), checks
 
 
-def _progress(total: int, desc: str, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="sol", disable=not enabled, dynamic_ncols=True)
-
-
 def run_error_id(config: ErrorIdConfig, out_dir: str | Path, engine: ChatEngine | None = None,
-                 progress: bool = True, reference: ReferenceNumbers | None = None) -> dict:
+                 progress: bool = True, retry_errors: bool = False,
+                 reference: ReferenceNumbers | None = None) -> dict:
     """Run (or resume) an error-identification evaluation into ``out_dir``; returns the metrics.
 
     ``engine`` overrides ``config.critic``'s engine (tests pass a fake). Samples already in predictions.jsonl are
-    skipped; the engine is built only when something is left to do. ``reference``: published numbers the report
-    and plot compare with (like with like: averages over the subsets both sides have).
+    skipped (error rows too, unless ``retry_errors``); the engine is built only when something is left to do.
+    ``reference``: published numbers the report and plot compare with (like with like: averages over the subsets
+    both sides have). Raises :class:`~critic.engines.base.EngineDead` when the engine dies (rerun to resume) and
+    :class:`~critic.io.OutputLocked` when another run holds ``out_dir``.
     """
     samples = load_samples(config)
     record = None
@@ -250,49 +270,71 @@ def run_error_id(config: ErrorIdConfig, out_dir: str | Path, engine: ChatEngine 
         prompt = critic_prompt(config)
         first = samples[0][1]
         record = {"critic": prompt.record() | {"first_prompt": prompt.messages(first.problem, first.steps)}}
-    out_dir = rundir.prepare(out_dir, config, ignore=RESUMABLE_KEYS, prompts=record)
-    pred_path = out_dir / PREDICTIONS
-    done = set(rundir.latest_rows(pred_path))
-    todo = [(key, s) for key, s in samples if key not in done]
+    with rundir.open_run(out_dir, config, ignore=RESUMABLE_KEYS, prompts=record) as out_dir:
+        pred_path = out_dir / PREDICTIONS
+        done = done_ids(read_best_rows(pred_path, "key"), retry_errors)
+        todo = [(key, s) for key, s in samples if key not in done]
+        if todo:
+            with JsonlWriter(pred_path) as writer, progress_bar(len(todo), f"error-id {config.critic}", "sol",
+                                                                progress) as bar:
+                if config.critic == SYMPY_CRITIC:
+                    run_sync(_stream(todo, _sympy_row, writer, bar, workers=1, k=1))
+                else:
+                    run_sync(_run_engine(config, todo, engine or critic_engine(config), writer, bar))
+        return finish(config, out_dir, keys={key for key, _ in samples}, reference=reference)
 
-    if todo:
-        with JsonlWriter(pred_path) as writer, _progress(len(todo), f"error-id {config.critic}", progress) as bar:
-            if config.critic == SYMPY_CRITIC:
-                for key, sample in todo:
-                    start = time.perf_counter()
-                    critique, checks = sympy_critique(sample)
-                    checked = sum(c.verdict != "unchecked" for c in checks)
-                    writer.write(prediction_row(key, sample, [critique], "greedy", 0, checked_steps=checked,
-                                                total_steps=len(checks),
-                                                seconds=round(time.perf_counter() - start, 4)))
-                    bar.update(1)
-            else:
-                _run_engine(config, todo, engine, writer, bar)
 
-    wanted = {key for key, _ in samples}
-    rows = [row for key, row in rundir.latest_rows(pred_path).items() if key in wanted]
+def finish(config: ErrorIdConfig, out_dir: Path, keys: Collection[str] | None = None,
+           reference: ReferenceNumbers | None = None) -> dict:
+    """Metrics and report from the folder's predictions (of ``keys``, or all): ``metrics.json``, ``report.md``
+    (compared with ``reference`` numbers when given)."""
+    rows = [row for key, row in read_best_rows(out_dir / PREDICTIONS, "key").items() if keys is None or key in keys]
     metrics = error_id_metrics(rows, decoding=config.decoding)
-    rundir.write_json(out_dir / rundir.METRICS, metrics)
-    write_error_id_report(out_dir, metrics, rundir.read_config(out_dir), reference)
-    return metrics
+    return rundir.finish_with(out_dir, metrics, partial(write_error_id_report, reference=reference))
 
 
-def _run_engine(config: ErrorIdConfig, todo: list[tuple[str, LabeledSolution]], engine: ChatEngine | None,
-                writer: JsonlWriter, bar) -> None:
-    if engine is None:
-        from critic.engines import get_engine
+def critic_engine(config: ErrorIdConfig) -> ChatEngine:
+    """The configured critic engine with its ``engine_args``."""
+    from critic.engines import get_engine
 
-        engine = get_engine(config.critic)
-    build, parse = critic_prompt(config).messages, critique_reader(config)
+    return get_engine(config.critic, **config.engine_args.get("critic", {}))
+
+
+async def _sympy_row(item: tuple[str, LabeledSolution]) -> dict:
+    key, sample = item
+    start = time.perf_counter()
+    critique, checks = sympy_critique(sample)  # CPU-bound and time-boxed; one at a time
+    checked = sum(c.verdict != "unchecked" for c in checks)
+    return prediction_row(key, sample, [critique], "greedy", 0, checked_steps=checked, total_steps=len(checks),
+                          seconds=round(time.perf_counter() - start, 4))
+
+
+async def _stream(todo, process, writer: JsonlWriter, bar, *, workers: int, k: int) -> None:
+    await stream(todo, process, writer, workers=workers,
+                 error_row=lambda item, exc: error_prediction_row(item[0], item[1], k, exc),
+                 on_row=lambda row: bar.update(1))
+
+
+def critic_chat(config: ErrorIdConfig, sample: LabeledSolution, prompt: CriticPrompt | None = None) -> list[dict[str, str]]:
+    """The critic prompt for one solution (``prompt``: :func:`critic_prompt` of the config, built once by callers
+    that have it)."""
+    return (prompt or critic_prompt(config)).messages(sample.problem, sample.steps)
+
+
+async def _run_engine(config: ErrorIdConfig, todo: list[tuple[str, LabeledSolution]], engine: ChatEngine,
+                      writer: JsonlWriter, bar) -> None:
+    prompt, parse = critic_prompt(config), critique_reader(config)
     sampling = config.sampling
-    # Many chats per call so the engine batches them; rows are written as each chunk finishes.
-    for chunk in rundir.chunks(todo, config.batch_size):
-        outputs = engine.generate([build(s.problem, s.steps) for _, s in chunk], sampling)
-        for (key, sample), generations in zip(chunk, outputs, strict=True):
-            critiques = [parse(str(g), len(sample.steps), getattr(g, "finish_reason", "stop")) for g in generations]
-            votes = vote_keys(config, [str(g) for g in generations], critiques)
-            tokens = sum(getattr(g, "num_tokens", 0) for g in generations)
-            finish = [getattr(g, "finish_reason", "stop") for g in generations]  # "error": the engine refused it
-            writer.write(prediction_row(key, sample, critiques, config.decoding, tokens, votes=votes,
-                                        finish_reasons=finish))
-        bar.update(len(chunk))
+    view = WindowedEngine(engine, config.window)  # k samples of a solution are one request taking k slots
+
+    async def critique(item: tuple[str, LabeledSolution]) -> dict:
+        key, sample = item
+        generations = check_generations(await view.agenerate(critic_chat(config, sample, prompt), sampling))
+        critiques = [parse(str(g), len(sample.steps), g.finish_reason) for g in generations]
+        votes = vote_keys(config, [str(g) for g in generations], critiques)
+        tokens = sum(getattr(g, "num_tokens", 0) for g in generations)
+        finish_reasons = [g.finish_reason for g in generations]
+        return prediction_row(key, sample, critiques, config.decoding, tokens, votes=votes,
+                              finish_reasons=finish_reasons)
+
+    await _stream(todo, critique, writer, bar, workers=item_workers(view.window.capacity, config.k), k=config.k)

@@ -83,8 +83,10 @@ def error_id_metrics(
     """Per-subset and macro-average error-identification metrics.
 
     Each row needs ``label0`` and ``preds`` (list of 0-based predictions, ``None`` = unreadable); ``votes`` (what
-    each sample votes for in maj@k, see :func:`vote_winner`) and ``tokens`` (generated tokens) are optional. Returns ``{subset: {...}, "average": {...}}`` where each entry has acc_err,
-    acc_cor, f1, n_err, n_cor, n, unparsed (share of generated critiques that were unreadable) and tokens (total).
+    each sample votes for in maj@k, see :func:`vote_winner`) and ``tokens`` (generated tokens) are optional; a row
+    with an ``error`` (the engine refused that solution) has unreadable predictions and is also counted under
+    ``errors``. Returns ``{subset: {...}, "average": {...}}`` where each entry has acc_err, acc_cor, f1, n_err, n_cor,
+    n, unparsed (share of generated critiques that were unreadable), errors and tokens (total).
     ``average`` is the macro average over subsets of acc_err, acc_cor, f1 and unparsed (F1 averaged, as the
     ProcessBench paper does, not recomputed from the averaged accuracies); its counts are sums.
     """
@@ -98,6 +100,7 @@ def error_id_metrics(
 
 def _subset_metrics(rows: list[Mapping], decoding: Decoding) -> dict[str, float | int]:
     err_scores, cor_scores, unparsed, tokens = [], [], [], 0
+    errors = sum(row.get("error") is not None for row in rows)
     for row in rows:
         votes = row.get("votes")
         score, unparsed_share = sample_scores(int(row["label0"]), list(row["preds"]), decoding,
@@ -115,6 +118,7 @@ def _subset_metrics(rows: list[Mapping], decoding: Decoding) -> dict[str, float 
         "n_cor": len(cor_scores),
         "n": len(rows),
         "unparsed": _mean(unparsed),
+        "errors": errors,
         "tokens": tokens,
     }
 
@@ -123,7 +127,7 @@ def macro_average(per_subset: Mapping[str, Mapping[str, float | int]]) -> dict[s
     """Unweighted mean over subsets of the rates; sums of the counts. Empty input gives zeros."""
     subsets = [m for name, m in per_subset.items() if name != "average"]
     rates = {k: _mean([float(m[k]) for m in subsets]) for k in ("acc_err", "acc_cor", "f1", "unparsed")}
-    counts = {k: sum(int(m[k]) for m in subsets) for k in ("n_err", "n_cor", "n", "tokens")}
+    counts = {k: sum(int(m.get(k, 0)) for m in subsets) for k in ("n_err", "n_cor", "n", "errors", "tokens")}
     return {**rates, **counts}
 
 

@@ -13,20 +13,25 @@ Variants (``--ablations`` adds the last two):
   specs are the same model.)
 - ``no-sympy``: the critic engine with SymPy off - the gap to ``critic`` is what the SymPy tool adds.
 
-Files: ``initial.jsonl`` (one solution per problem, resumable), ``refined-<variant>.jsonl`` (refine_batch rows,
-resumable), ``metrics.json`` (``{data: {variant: {...}}}``), ``report.md``, ``refine.png``, ``config.json``.
+Files: ``initial.jsonl`` (one solution per problem, streamed through a window sized for the generator and resumable;
+a problem the generator refuses is a final error row), ``refined-<variant>.jsonl`` (refine_batch rows, resumable),
+``metrics.json`` (``{data: {variant: {...}}}``), ``report.md``, ``refine.png``, ``config.json``. Failure semantics,
+shards and exit codes are those of every long job (:mod:`critic.jobs`, :mod:`eval.rundir`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from critic.configs import StrictConfig
-from critic.data import JsonlWriter, load_dataset_by_name, read_jsonl
-from critic.engines.base import ChatEngine, Sampling
+from critic.data import load_dataset_by_name
+from critic.engines.base import ChatEngine, Sampling, check_generations
+from critic.io import JsonlWriter, Shard, done_ids, is_error_row, read_best_rows, read_jsonl, select_shard
+from critic.jobs import WindowedEngine, error_text, item_workers, progress_bar, run_sync, stream
 from critic.prompts import CriticPrompt
 from critic.records import Problem
 from critic.steps import StepTagging, split_steps
@@ -58,9 +63,18 @@ class RefineConfig(StrictConfig):
     prompt_template: str | None = Field(None, description="critic template file ({problem}, {tagged_response})")
     system_prompt: str | None = Field(None, description="critic system message; 'none' = none; None = ours")
     step_tagging: StepTagging = "startswith"
-    concurrency: int = Field(16, ge=1)
-    batch_size: int = Field(32, ge=1, description="problems per engine call when generating initial solutions")
+    concurrency: int | None = Field(None, ge=1, description="requests in flight (initial solutions) and refine loops "
+                                                          "in flight (default: sized for the engines)")
+    shard: str | None = Field(None, description="i/N: only the problems of shard i of N (stable hash of the key)")
+    engine_args: dict[str, dict[str, Any]] = Field(default_factory=dict,
+                                                   description="engine options per role: {generator: {...}, "
+                                                               "critic: {...}}")
     name: str | None = None
+
+    @model_validator(mode="after")
+    def _shard(self) -> "RefineConfig":
+        Shard.parse(self.shard)
+        return self
 
     @property
     def variants(self) -> tuple[str, ...]:
@@ -86,11 +100,12 @@ class RefineConfig(StrictConfig):
         return CriticPrompt.from_settings("deliberate", self.prompt_template, self.system_prompt, self.step_tagging)
 
 
-RESUMABLE_KEYS = ("concurrency", "batch_size", "name", "ablations")
+CONFIG_TYPE = RefineConfig
+RESUMABLE_KEYS = (*rundir.RUN_ONLY_KEYS, "ablations")
 
 
 def load_problems(config: RefineConfig) -> dict[str, tuple[str, Problem]]:
-    """``{key: (data name, problem)}`` with key = ``data/problem-id`` (unique across data sets)."""
+    """``{key: (data name, problem)}`` with key = ``data/problem-id`` (unique across data sets), of ``config.shard``."""
     out: dict[str, tuple[str, Problem]] = {}
     for name in config.data:
         for p in load_dataset_by_name(name, limit=config.limit, seed=config.seed):
@@ -98,33 +113,39 @@ def load_problems(config: RefineConfig) -> dict[str, tuple[str, Problem]]:
                 raise ValueError(f"{name} is not a problem set with gold answers (GSM8K / MATH format)")
             label = rundir.data_label(name)
             out.setdefault(f"{label}/{p.id}", (label, p))
-    return out
+    return dict(select_shard(list(out.items()), config.shard, key=lambda item: item[0]))
 
 
 def _initial_row(key: str, data: str, problem: Problem, steps: list[str], tokens: int, response: str) -> dict:
     return {"id": key, "data": data, "problem": problem.problem, "answer": problem.answer, "steps": steps,
-            "response": response, "tokens": tokens}
+            "response": response, "tokens": tokens, "error": None}
 
 
 def generate_initial(config: RefineConfig, problems: dict[str, tuple[str, Problem]], path: Path,
-                     generator: ChatEngine, progress: bool = True) -> None:
-    """One solution per problem (``solve_messages``, continuation of ``Step 1:``), appended as batches finish."""
-    from tqdm import tqdm
-
+                     generator: ChatEngine, progress: bool = True, retry_errors: bool = False) -> None:
+    """One solution per problem (``solve_messages``, continuation of ``Step 1:``), each appended the moment it is
+    back; a problem the generator refuses gets an error row."""
     from critic.prompts import SOLVE_PREFIX, solve_messages
 
-    done = {row["id"] for row in read_jsonl(path)}
+    done = done_ids(read_best_rows(path), retry_errors)
     todo = [(key, data, p) for key, (data, p) in problems.items() if key not in done]
     if not todo:
         return
-    with JsonlWriter(path) as writer, tqdm(total=len(todo), desc="initial solutions", unit="sol",
-                                           disable=not progress, dynamic_ncols=True) as bar:
-        for chunk in rundir.chunks(todo, config.batch_size):
-            outputs = generator.generate([solve_messages(p.problem) for _, _, p in chunk], config.generator_sampling)
-            for (key, data, p), (gen, *_) in zip(chunk, outputs, strict=True):
-                text = SOLVE_PREFIX + str(gen)
-                writer.write(_initial_row(key, data, p, split_steps(text), getattr(gen, "num_tokens", 0), text))
-            bar.update(len(chunk))
+    view = WindowedEngine(generator, config.concurrency)
+
+    async def solve(item: tuple[str, str, Problem]) -> dict:
+        key, data, p = item
+        gen, *_ = check_generations(await view.agenerate(solve_messages(p.problem), config.generator_sampling))
+        text = SOLVE_PREFIX + str(gen)
+        return _initial_row(key, data, p, split_steps(text), getattr(gen, "num_tokens", 0), text)
+
+    def error_row(item: tuple[str, str, Problem], exc: BaseException) -> dict:
+        key, data, p = item
+        return _initial_row(key, data, p, [], 0, "") | {"error": error_text(exc)}
+
+    with JsonlWriter(path) as writer, progress_bar(len(todo), "initial solutions", "sol", progress) as bar:
+        run_sync(stream(todo, solve, writer, workers=item_workers(view.window.capacity, 1), error_row=error_row,
+                        on_row=lambda row: bar.update(1)))
 
 
 def load_initial(config: RefineConfig, problems: dict[str, tuple[str, Problem]], path: Path) -> None:
@@ -133,7 +154,7 @@ def load_initial(config: RefineConfig, problems: dict[str, tuple[str, Problem]],
     A row matches by id: either the key itself (``data/problem-id``) or a bare problem id of one of the data sets.
     """
     by_problem_id = {p.id: key for key, (_, p) in problems.items()}
-    done = {row["id"] for row in read_jsonl(path)}
+    done = set(read_best_rows(path))
     rows = read_jsonl(config.initial)
     matched = 0
     with JsonlWriter(path) as writer:
@@ -164,18 +185,17 @@ def grade(answer: str | None, gold: str) -> bool:
 
 
 def run_refine(config: RefineConfig, out_dir: str | Path, generator: ChatEngine | None = None,
-               critic: ChatEngine | None = None, progress: bool = True) -> dict:
+               critic: ChatEngine | None = None, progress: bool = True, retry_errors: bool = False) -> dict:
     """Run (or resume) a refinement evaluation into ``out_dir``; returns ``{data: {variant: metrics}}``.
 
-    ``generator`` / ``critic`` override the configured engine specs (tests pass fakes).
+    ``generator`` / ``critic`` override the configured engine specs (tests pass fakes). ``retry_errors`` reruns
+    error rows. Raises :class:`~critic.engines.base.EngineDead` when an engine dies (rerun to resume).
     """
     from agent import refine_batch
-    from agent.solve import final_answer, resolve_engine
+    from agent.solve import resolve_engine
 
-    prompt = config.critic_prompt()
-    out_dir = rundir.prepare(out_dir, config, ignore=RESUMABLE_KEYS, prompts={"critic": prompt.record()})
+    prompt = config.critic_prompt()  # a bad template fails here, before any engine starts
     problems = load_problems(config)
-    initial_path = out_dir / INITIAL
     engines: dict[str, ChatEngine] = {}
     if generator is not None:
         engines[config.generator] = generator
@@ -184,40 +204,64 @@ def run_refine(config: RefineConfig, out_dir: str | Path, generator: ChatEngine 
 
     def engine(spec: str) -> ChatEngine:
         if spec not in engines:
-            engines[spec] = resolve_engine(spec)
+            engines[spec] = resolve_engine(spec, **_args_for(config, spec))
         return engines[spec]
 
-    if config.initial:
-        load_initial(config, problems, initial_path)
-    else:
-        generate_initial(config, problems, initial_path, engine(config.generator), progress)
-    initial = {row["id"]: row for row in read_jsonl(initial_path) if row["id"] in problems}
+    with rundir.open_run(out_dir, config, ignore=RESUMABLE_KEYS, prompts={"critic": prompt.record()}) as out_dir:
+        initial_path = out_dir / INITIAL
+        if config.initial:
+            load_initial(config, problems, initial_path)
+        else:
+            pending = set(problems) - done_ids(read_best_rows(initial_path), retry_errors)
+            if pending:
+                generate_initial(config, problems, initial_path, engine(config.generator), progress, retry_errors)
+        initial = {key: row for key, row in read_best_rows(initial_path).items() if key in problems}
+        for variant in config.variants:
+            setting = config.variant_setting(variant)
+            refine_batch(
+                [{"id": key, "problem": row["problem"], "steps": row["steps"], "answer": row["answer"]}
+                 for key, row in initial.items() if row["steps"] and not is_error_row(row)],
+                out_dir / f"refined-{variant}.jsonl",
+                # Specs, built only when a row is left: a finished variant starts no engine.
+                generator=engines.get(config.generator, config.generator),
+                critic=engines.get(setting["critic"], setting["critic"]),
+                engine_args={"generator": _args_for(config, config.generator),
+                             "critic": _args_for(config, setting["critic"])},
+                concurrency=config.concurrency,
+                max_rounds=config.max_rounds,
+                sympy=setting["sympy"],
+                sampling=config.generator_sampling,
+                critic_sampling=config.critic_sampling,
+                progress=progress,
+                critic_prompt=prompt,
+                retry_errors=retry_errors,
+            )
+        return finish(config, out_dir, keys=set(problems))
 
+
+def _args_for(config: RefineConfig, spec: str) -> dict[str, Any]:
+    """Engine options of whichever role runs ``spec`` (one engine per spec)."""
+    for role in ("generator", "critic"):
+        if getattr(config, role) == spec and config.engine_args.get(role):
+            return dict(config.engine_args[role])
+    return {}
+
+
+def finish(config: RefineConfig, out_dir: Path, keys: Collection[str] | None = None) -> dict:
+    """Grade before / after from the folder's rows (of ``keys``, or all) into ``metrics.json`` and the report."""
+    from agent.solve import final_answer
+
+    initial = {k: row for k, row in read_best_rows(out_dir / INITIAL).items() if keys is None or k in keys}
     metrics: dict[str, dict[str, dict]] = {}
     for variant in config.variants:
         setting = config.variant_setting(variant)
-        out_path = out_dir / f"refined-{variant}.jsonl"
-        refine_batch(
-            [{"id": key, "problem": row["problem"], "steps": row["steps"], "answer": row["answer"]}
-             for key, row in initial.items() if row["steps"]],
-            out_path,
-            generator=engine(config.generator),
-            critic=engine(setting["critic"]),
-            concurrency=config.concurrency,
-            max_rounds=config.max_rounds,
-            sympy=setting["sympy"],
-            sampling=config.generator_sampling,
-            critic_sampling=config.critic_sampling,
-            progress=progress,
-            critic_prompt=prompt,
-        )
-        refined = rundir.latest_rows(out_path, key="id")
+        refined = read_best_rows(out_dir / f"refined-{variant}.jsonl")
         graded: dict[str, list[dict]] = {}
         for key, row in initial.items():
-            before = grade(final_answer(row["steps"]), row["answer"])
+            before = not is_error_row(row) and grade(final_answer(row["steps"]), row["answer"])
             out = refined.get(key)
-            if out is None or out.get("error") is not None:
-                # No refinement happened (an empty initial solution, or an engine failure): the answer stands.
+            if out is None or is_error_row(out):
+                # No refinement happened (no initial solution, an empty one, or an error row): the answer stands.
                 result = {"correct_before": before, "correct_after": before, "rounds": 0, "tokens": 0,
                           "error": True, "accepted": False}
             else:
@@ -233,7 +277,4 @@ def run_refine(config: RefineConfig, out_dir: str | Path, generator: ChatEngine 
                                       if initial[k]["data"] == data)
             m |= setting
             metrics.setdefault(data, {})[variant] = m
-
-    rundir.write_json(out_dir / rundir.METRICS, metrics)
-    write_refine_report(out_dir, metrics, config.model_dump(mode="json"))
-    return metrics
+    return rundir.finish_with(out_dir, metrics, write_refine_report)

@@ -1,33 +1,61 @@
 """The run folder every evaluation writes: exact config, resumable JSONL rows, metrics, report.
 
 A folder belongs to one configuration. Rerunning with the same configuration resumes (rows already written are
-kept and skipped); rerunning with a different one is refused, so a folder's rows never mix two settings.
+kept and skipped; error rows too, unless ``retry_errors``); rerunning with a different one is refused, so a folder's
+rows never mix two settings. A run holds its folder (:func:`critic.io.hold`, ``run.lock``) for its whole life, so
+a second run on the same folder is refused at once. Rows follow the resume rule of :mod:`critic.io`.
+
+Shards: a config with ``shard: i/N`` runs only the items of that shard into its own folder; :func:`merge_runs`
+joins the folders of all N shards into one with the rows of every item once and recomputes the metrics of the whole
+from those rows - the same function over the same rows as an unsharded run.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
-from critic.data import KNOWN_DATASETS, read_jsonl
+from critic.data import KNOWN_DATASETS
+from critic.io import (
+    atomic_write_json,
+    atomic_write_jsonl,
+    best_rows,
+    count_error_rows,
+    hold,
+    read_best_rows,
+    read_jsonl,
+    row_key,
+)
 
 CONFIG = "config.json"
 METRICS = "metrics.json"
 # config.json keys a run derives rather than reads: the prompt record (templates' sha256, first rendered prompt).
 PROMPTS_KEY = "prompts"
+# Config keys that never change results: a resumed run may change them, shards may differ in them.
+RUN_ONLY_KEYS = ("name", "batch_size", "window", "concurrency", "engine_args")
+# The module that owns each kind of run (its Config class and finish()).
+KINDS = {"error-id": "eval.error_id", "refine": "eval.refine_success", "tts": "eval.tts"}
 
 
 class RunConfigMismatch(ValueError):
     """The run folder holds rows from another configuration."""
 
 
+def _differences(old: dict, new: dict, ignore: Iterable[str]) -> list[str]:
+    skip = set(ignore)
+    return sorted(k for k in set(old) | set(new) if k not in skip and old.get(k) != new.get(k))
+
+
 def prepare(out_dir: str | Path, config: BaseModel, ignore: Iterable[str] = (),
             prompts: Mapping | None = None) -> Path:
     """Create ``out_dir`` and write ``config.json``; refuse a folder whose config differs (except ``ignore`` keys,
-    which do not change results - e.g. batch size).
+    which do not change results - e.g. the in-flight window).
 
     ``prompts`` (each prompt's template path and sha256, system message and first rendered chat) is recorded under
     ``"prompts"`` and compared like the config: a changed template or wording is a different run.
@@ -39,14 +67,12 @@ def prepare(out_dir: str | Path, config: BaseModel, ignore: Iterable[str] = (),
     if prompts is not None:
         new[PROMPTS_KEY] = json.loads(json.dumps(prompts))  # as it reads back
     if path.is_file():
-        old = json.loads(path.read_text())
-        skip = set(ignore)
-        diff = sorted(k for k in set(old) | set(new) if k not in skip and old.get(k) != new.get(k))
+        diff = _differences(json.loads(path.read_text()), new, ignore)
         if diff:
             raise RunConfigMismatch(
                 f"{out_dir} already holds a run with different settings ({', '.join(diff)}); use another -o folder"
             )
-    path.write_text(json.dumps(new, indent=2) + "\n")
+    atomic_write_json(path, new)
     return out_dir
 
 
@@ -55,16 +81,24 @@ def read_config(out_dir: str | Path) -> dict:
     return json.loads((Path(out_dir) / CONFIG).read_text())
 
 
-def write_json(path: Path, data: Mapping) -> Path:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)  # atomic: a reader never sees half a metrics file
-    return path
+@contextmanager
+def open_run(out_dir: str | Path, config: BaseModel, ignore: Iterable[str] = RUN_ONLY_KEYS,
+             prompts: Mapping | None = None) -> Iterator[Path]:
+    """Hold ``out_dir`` against a second run (:func:`critic.io.hold`) and :func:`prepare` it, for the block."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with hold(out_dir, folder=True):
+        yield prepare(out_dir, config, ignore, prompts)
+
+
+def write_json(path: Path, data: Any) -> Path:
+    """Atomic: a reader never sees half a metrics file."""
+    return atomic_write_json(path, data)
 
 
 def latest_rows(path: Path, key: str = "key") -> dict[str, dict]:
-    """The last row written for each key (a resumed run never duplicates; be robust if something else did)."""
-    return {str(row[key]): row for row in read_jsonl(path) if key in row}
+    """One row per key under the resume rule (critic.io.best_rows)."""
+    return read_best_rows(path, key)
 
 
 def data_label(name: str) -> str:
@@ -72,6 +106,65 @@ def data_label(name: str) -> str:
     return name if name in KNOWN_DATASETS else Path(name).stem
 
 
-def chunks(items: list, size: int) -> Iterator[list]:
-    for i in range(0, len(items), max(1, size)):
-        yield items[i : i + size]
+def error_rows(out_dir: str | Path) -> int:
+    """Error rows (after the resume rule) across the folder's JSONL outputs: what decides exit code 1."""
+    total = 0
+    for path in sorted(Path(out_dir).glob("*.jsonl")):
+        rows = read_jsonl(path)
+        total += count_error_rows(best_rows(rows, row_key(rows)))
+    return total
+
+
+# ------------------------------------------------------------------------------------------------------- merging
+
+
+def run_kind(folder: str | Path) -> str:
+    """The ``kind`` in a run folder's config.json (ValueError when it is not an eval run folder)."""
+    path = Path(folder) / CONFIG
+    if not path.is_file():
+        raise ValueError(f"{folder} is not a run folder (no {CONFIG})")
+    kind = json.loads(path.read_text()).get("kind")
+    if kind not in KINDS:
+        raise ValueError(f"{folder}: unknown run kind {kind!r} (expected one of {', '.join(KINDS)})")
+    return kind
+
+
+def merge_runs(inputs: Sequence[str | Path], out_dir: str | Path) -> dict:
+    """Join run folders of one configuration (e.g. its shards) into ``out_dir`` and recompute the whole's metrics.
+
+    Every JSONL file of the inputs is joined by name with the resume rule (one row per key); the configs must agree
+    on everything but ``shard`` and the keys that do not change results; the merged config has no shard. Returns
+    ``{"kind", "files": {name: ids}, "error_rows", "metrics"}``.
+    """
+    folders = [Path(p) for p in inputs]
+    kinds = {run_kind(f) for f in folders}
+    if len(kinds) != 1:
+        raise ValueError(f"cannot merge runs of different kinds: {', '.join(sorted(kinds))}")
+    kind = kinds.pop()
+    module = importlib.import_module(KINDS[kind])
+    configs = [json.loads((f / CONFIG).read_text()) for f in folders]
+    for folder, other in zip(folders[1:], configs[1:]):
+        diff = _differences(configs[0], other, (*RUN_ONLY_KEYS, "shard"))
+        if diff:
+            raise RunConfigMismatch(f"{folders[0]} and {folder} ran different settings ({', '.join(diff)})")
+    fields = {k: v for k, v in configs[0].items() if k != PROMPTS_KEY}  # the prompt record is derived, not a field
+    merged_config = module.CONFIG_TYPE.model_validate(fields | {"shard": None})
+    out_dir = Path(out_dir)
+    names = sorted({p.name for f in folders for p in f.glob("*.jsonl")})
+    files: dict[str, int] = {}
+    with open_run(out_dir, merged_config, prompts=configs[0].get(PROMPTS_KEY)) as out_dir:
+        for name in names:
+            rows = [row for f in folders for row in read_jsonl(f / name)]
+            best = best_rows(rows, row_key(rows))
+            atomic_write_jsonl(out_dir / name, best.values())
+            files[name] = len(best)
+        metrics = module.finish(merged_config, out_dir)
+    return {"kind": kind, "files": files, "error_rows": error_rows(out_dir), "metrics": metrics}
+
+
+def finish_with(out_dir: Path, metrics: dict, report: Callable[[Path, dict, dict], Any]) -> dict:
+    """Write ``metrics.json`` and the report of a run (from the folder's config.json, prompt record included);
+    returns the metrics."""
+    write_json(out_dir / METRICS, metrics)
+    report(out_dir, metrics, read_config(out_dir))
+    return metrics

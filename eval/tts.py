@@ -7,20 +7,26 @@ with ``sympy="veto"`` - SymPy finds no definite contradiction in it. When none o
 accepted, verified voting falls back to the plain majority (reported as ``fallback``). Answers vote by equivalence
 (:func:`critic.grading.answers_match`); samples without an answer do not vote; ties go to the answer seen first.
 
-Files: ``samples.jsonl`` (one row per problem with every sample, resumable), ``metrics.json`` (``{data: {n, majority,
-verified, fallback, oracle}}``), ``report.md``, ``accuracy_vs_n.png``, ``config.json``.
+Problems stream through a window sized for the engines (:mod:`critic.jobs`): a problem's N samples are one request,
+its critiques N more, and its row is written the moment its last critique is back. Files: ``samples.jsonl`` (one
+row per problem with every sample, resumable; a problem the engines refuse is a final error row), ``metrics.json``
+(``{data: {n, majority, verified, fallback, oracle}}``), ``report.md``, ``accuracy_vs_n.png``, ``config.json``.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Collection
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from critic.configs import StrictConfig
-from critic.data import JsonlWriter, load_dataset_by_name
-from critic.engines.base import ChatEngine, Sampling
+from critic.data import load_dataset_by_name
+from critic.engines.base import ChatEngine, Sampling, check_generations
+from critic.io import JsonlWriter, Shard, done_ids, is_error_row, read_best_rows, select_shard
+from critic.jobs import error_text, item_workers, progress_bar, run_sync, stream, windowed
 from critic.parse import parse_critique
 from critic.prompts import SOLVE_PREFIX, CriticPrompt, solve_messages
 from critic.records import NO_ERROR, Problem, first_sympy_finding
@@ -50,16 +56,26 @@ class TtsConfig(StrictConfig):
     sympy: Literal["off", "veto"] = "off"
     limit: int | None = Field(None, ge=1)
     seed: int | None = 0
-    batch_size: int = Field(8, ge=1, description="problems per engine call (x n chats); does not change results")
+    shard: str | None = Field(None, description="i/N: only the problems of shard i of N (stable hash of the key)")
+    window: int | None = Field(None, ge=1, description="sequences in flight per engine (default: sized for the "
+                                                       "engine); does not change results")
+    engine_args: dict[str, dict[str, Any]] = Field(default_factory=dict,
+                                                   description="engine options per role: {generator: {...}, "
+                                                               "critic: {...}}")
     name: str | None = None
 
+    @model_validator(mode="after")
+    def _shard(self) -> "TtsConfig":
+        Shard.parse(self.shard)
+        return self
 
     def critic_prompt(self) -> CriticPrompt:
         """The critic's prompt (deliberate style; loads and checks the template)."""
         return CriticPrompt.from_settings("deliberate", self.prompt_template, self.system_prompt, self.step_tagging)
 
 
-RESUMABLE_KEYS = ("batch_size", "name")
+CONFIG_TYPE = TtsConfig
+RESUMABLE_KEYS = rundir.RUN_ONLY_KEYS
 
 
 def _problems(config: TtsConfig) -> list[tuple[str, str, Problem]]:
@@ -73,45 +89,43 @@ def _problems(config: TtsConfig) -> list[tuple[str, str, Problem]]:
             if key not in seen:
                 seen.add(key)
                 out.append((key, label, p))
-    return out
+    return select_shard(out, config.shard, key=lambda item: item[0])
 
 
-def _sample_rows(config: TtsConfig, chunk: list[tuple[str, str, Problem]], generator: ChatEngine,
-                 critic: ChatEngine, prompt: CriticPrompt | None = None) -> list[dict]:
-    """Generate n samples per problem, critique each, and return one row per problem."""
+async def sample_row(config: TtsConfig, item: tuple[str, str, Problem], generator: ChatEngine,
+                     critic: ChatEngine, prompt: CriticPrompt | None = None) -> dict:
+    """Generate n samples for one problem, critique each (concurrently), and return the problem's row."""
     from agent.solve import final_answer
     from critic.grading import answers_match
 
+    key, name, p = item
     sampling = Sampling(n=config.n, temperature=config.temperature, top_p=config.top_p, max_tokens=config.max_tokens,
                         seed=config.seed)
-    generations = generator.generate([solve_messages(p.problem) for _, _, p in chunk], sampling)
-    samples = []  # (problem index, steps, generation)
-    for i, gens in enumerate(generations):
-        for g in gens:
-            samples.append((i, split_steps(SOLVE_PREFIX + str(g)), g))
+    generations = check_generations(await generator.agenerate(solve_messages(p.problem), sampling))
+    samples = [(split_steps(SOLVE_PREFIX + str(g)), g) for g in generations]
     critic_sampling = Sampling(temperature=0.0, max_tokens=config.critic_max_tokens, seed=config.seed)
-    with_steps = [s for s in samples if s[1]]
     build = (prompt or config.critic_prompt()).messages
-    critiques = critic.generate([build(chunk[i][2].problem, steps) for i, steps, _ in with_steps],
-                                critic_sampling) if with_steps else []
-    by_sample = {id(s): c[0] for s, c in zip(with_steps, critiques, strict=True)}
 
-    rows = [{"key": key, "id": p.id, "data": name, "problem": p.problem, "gold": p.answer, "samples": []}
-            for key, name, p in chunk]
-    for sample in samples:
-        i, steps, gen = sample
+    async def critique(steps: list[str]):
+        if not steps:
+            return None  # an empty solution is never accepted
+        return check_generations(await critic.agenerate(build(p.problem, steps), critic_sampling))[0]
+
+    critiques = await asyncio.gather(*(critique(steps) for steps, _ in samples))
+    row = {"key": key, "id": p.id, "data": name, "problem": p.problem, "gold": p.answer, "samples": [], "error": None}
+    for (steps, gen), critique_gen in zip(samples, critiques, strict=True):
         answer = final_answer(steps)
         entry = {
             "steps": steps,
             "answer": answer,
-            "correct": answer is not None and answers_match(answer, chunk[i][2].answer),
+            "correct": answer is not None and await asyncio.to_thread(answers_match, answer, p.answer),
             "tokens": getattr(gen, "num_tokens", 0),
             "critic_status": "unparsed",
             "first_wrong_step1": None,
             "sympy_step1": None,
             "critic_tokens": 0,
+            "accepted": False,
         }
-        critique_gen = by_sample.get(id(sample))
         if critique_gen is not None:
             critique = parse_critique(str(critique_gen), len(steps), getattr(critique_gen, "finish_reason", "stop"))
             entry |= {"critic_status": critique.status, "first_wrong_step1": critique.first_wrong_step1,
@@ -120,14 +134,13 @@ def _sample_rows(config: TtsConfig, chunk: list[tuple[str, str, Problem]], gener
             if config.sympy == "veto" and accepted:
                 from critic.sympy_tool import check_steps
 
-                first = first_sympy_finding(check_steps(chunk[i][2].problem, steps))
+                checks = await asyncio.to_thread(check_steps, p.problem, steps)
+                first = first_sympy_finding(checks)
                 entry["sympy_step1"] = first
                 accepted = first == NO_ERROR
-        else:
-            accepted = False  # an empty solution is never accepted
-        entry["accepted"] = accepted
-        rows[i]["samples"].append(entry)
-    return rows
+            entry["accepted"] = accepted
+        row["samples"].append(entry)
+    return row
 
 
 def vote_inputs(row: dict) -> dict:
@@ -143,34 +156,45 @@ def vote_inputs(row: dict) -> dict:
 
 
 def run_tts(config: TtsConfig, out_dir: str | Path, generator: ChatEngine | None = None,
-            critic: ChatEngine | None = None, progress: bool = True) -> dict:
-    """Run (or resume) verified majority voting into ``out_dir``; returns ``{data: curve}``."""
-    from tqdm import tqdm
-
+            critic: ChatEngine | None = None, progress: bool = True, retry_errors: bool = False) -> dict:
+    """Run (or resume) verified majority voting into ``out_dir``; returns ``{data: curve}``. ``retry_errors`` reruns
+    error rows; raises :class:`~critic.engines.base.EngineDead` when an engine dies (rerun to resume)."""
     from agent.solve import resolve_engine
 
-    prompt = config.critic_prompt()
-    out_dir = rundir.prepare(out_dir, config, ignore=RESUMABLE_KEYS, prompts={"critic": prompt.record()})
-    path = out_dir / SAMPLES
+    prompt = config.critic_prompt()  # a bad template fails here, before any engine starts
     problems = _problems(config)
-    done = set(rundir.latest_rows(path))
-    todo = [item for item in problems if item[0] not in done]
-    if todo:
-        generator = generator or resolve_engine(config.generator)
-        critic = critic or resolve_engine(config.critic)
-        with JsonlWriter(path) as writer, tqdm(total=len(todo), desc="tts", unit="problem", disable=not progress,
-                                               dynamic_ncols=True) as bar:
-            for chunk in rundir.chunks(todo, config.batch_size):
-                for row in _sample_rows(config, chunk, generator, critic, prompt):
-                    writer.write(row)
-                bar.update(len(chunk))
+    with rundir.open_run(out_dir, config, ignore=RESUMABLE_KEYS, prompts={"critic": prompt.record()}) as out_dir:
+        path = out_dir / SAMPLES
+        done = done_ids(read_best_rows(path, "key"), retry_errors)
+        todo = [item for item in problems if item[0] not in done]
+        if todo:
+            args = config.engine_args
+            engines = windowed({
+                "generator": generator or resolve_engine(config.generator, **args.get("generator", {})),
+                "critic": critic or resolve_engine(config.critic, **args.get("critic", {})),
+            }, config.window)
+            capacity = max(view.window.capacity for view in engines.values())
 
-    rows = rundir.latest_rows(path)
+            def error_row(item: tuple[str, str, Problem], exc: BaseException) -> dict:
+                key, name, p = item
+                return {"key": key, "id": p.id, "data": name, "problem": p.problem, "gold": p.answer, "samples": [],
+                        "error": error_text(exc)}
+
+            with JsonlWriter(path) as writer, progress_bar(len(todo), "tts", "problem", progress) as bar:
+                run_sync(stream(todo, lambda item: sample_row(config, item, engines["generator"], engines["critic"], prompt),
+                                writer, workers=item_workers(capacity, config.n), error_row=error_row,
+                                on_row=lambda row: bar.update(1)))
+        return finish(config, out_dir, keys={key for key, _, _ in problems})
+
+
+def finish(config: TtsConfig, out_dir: Path, keys: Collection[str] | None = None) -> dict:
+    """Accuracy-vs-N curves from the folder's rows (of ``keys``, or all) into ``metrics.json`` and the report. A
+    problem with an error row counts as answered wrong at every N (no sample votes)."""
+    rows = {k: row for k, row in read_best_rows(out_dir / SAMPLES, "key").items() if keys is None or k in keys}
     ns = powers_of_two_up_to(config.n)
     metrics = {}
-    for label in dict.fromkeys(data for _, data, _ in problems):
-        selected = [vote_inputs(rows[key]) for key, data, _ in problems if data == label]
-        metrics[label] = accuracy_vs_n(selected, ns) | {"problems": len(selected)}
-    rundir.write_json(out_dir / rundir.METRICS, metrics)
-    write_tts_report(out_dir, metrics, config.model_dump(mode="json"))
-    return metrics
+    for label in dict.fromkeys(row["data"] for row in rows.values()):
+        selected = [vote_inputs(row) for row in rows.values() if row["data"] == label]
+        errors = sum(is_error_row(row) for row in rows.values() if row["data"] == label)
+        metrics[label] = accuracy_vs_n(selected, ns) | {"problems": len(selected), "errors": errors}
+    return rundir.finish_with(out_dir, metrics, write_tts_report)

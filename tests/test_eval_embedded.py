@@ -36,7 +36,7 @@ def assert_png(path):
 def test_error_id_on_processbench_gsm8k(engine, fixtures_dir, tmp_path, capsys):
     out = tmp_path / "error-id"
     argv = ["eval", "error-id", "--critic", "vllm:embedded", "--data", str(fixtures_dir / "processbench_gsm8k.json"),
-            "--limit", "20", "--max-tokens", str(MAX_TOKENS), "--batch-size", "20", "-o", str(out), "--no-progress"]
+            "--limit", "20", "--max-tokens", str(MAX_TOKENS), "-o", str(out), "--no-progress"]
     assert deepcritic(argv) == 0
     assert "| processbench_gsm8k |" in capsys.readouterr().out
     rows = read_jsonl(out / "predictions.jsonl")

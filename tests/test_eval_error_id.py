@@ -5,17 +5,19 @@ The FAKE scripted engine only drives control flow here; no model quality is meas
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 
 import pytest
 
 from critic.data import load_dataset_by_name
+from critic.engines.base import EngineDead, Generation
 from critic.engines.fake import FakeScriptedEngine
 from critic.steps import step1_to_label0
 from critic.sympy_tool import check_steps
 from eval.cli import main
-from eval.error_id import ErrorIdConfig, expand_data, run_error_id
+from eval.error_id import ErrorIdConfig, expand_data, load_samples, run_error_id
 from eval.metrics import f1
 from eval.rundir import RunConfigMismatch
 
@@ -48,7 +50,7 @@ def label_oracle(data_path):
 
 def test_scores_against_labels_in_both_index_bases(tmp_path, pb_gsm8k):
     script, samples = label_oracle(pb_gsm8k)
-    metrics = run_error_id(ErrorIdConfig(critic="fake", data=[pb_gsm8k], batch_size=7), tmp_path / "run",
+    metrics = run_error_id(ErrorIdConfig(critic="fake", data=[pb_gsm8k], window=7), tmp_path / "run",
                            engine=FakeScriptedEngine(script), progress=False)
     correct = [s for s in samples if s.label0 == -1]
     accepted = sum(int(s.id.split("-")[-1]) % 2 == 0 for s in correct)
@@ -101,46 +103,73 @@ def test_config_consistency_is_checked():
         "processbench-gsm8k", "processbench-math", "processbench-olympiadbench", "processbench-omnimath", "mr-gsm8k"]
 
 
-class Killed(RuntimeError):
-    pass
-
-
 def dying_engine(after_calls: int):
-    """Answers normally, then 'dies' (raises) on call ``after_calls`` + 1, like a process killed mid-run."""
+    """A FAKE engine that answers ``after_calls`` requests, then reports its engine dead (EngineDead), like a vLLM
+    engine core killed mid-run."""
     state = {"calls": 0}
 
     class Dying(FakeScriptedEngine):
-        def generate(self, chats, sampling):
+        async def agenerate(self, chat, sampling):
             state["calls"] += 1
             if state["calls"] > after_calls:
-                raise Killed("killed")
-            return super().generate(chats, sampling)
+                raise EngineDead("engine core died (scripted)")
+            await asyncio.sleep(0)  # other requests interleave, as in a real engine
+            return await super().agenerate(chat, sampling)
 
     return Dying(["**Answer**: \\boxed{-1}"])
 
 
-def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path, pb_gsm8k):
-    config = ErrorIdConfig(critic="fake", data=[pb_gsm8k], batch_size=4)
+def test_engine_death_stops_the_run_and_a_rerun_resumes(tmp_path, pb_gsm8k):
+    config = ErrorIdConfig(critic="fake", data=[pb_gsm8k], window=4)
     out = tmp_path / "run"
-    with pytest.raises(Killed):
-        run_error_id(config, out, engine=dying_engine(after_calls=2), progress=False)
-    assert len(rows_of(out)) == 8  # two finished batches of 4 were written before the "kill"
+    with pytest.raises(EngineDead, match="scripted"):
+        run_error_id(config, out, engine=dying_engine(after_calls=8), progress=False)
+    written = rows_of(out)
+    assert 1 <= len(written) <= 8  # only answers that came back before the death; nothing in flight is written
+    assert all(r["error"] is None and r["status"] != "error" for r in written)
     assert not (out / "metrics.json").exists()
     # a kill in the middle of a write leaves a torn last line; the writer cuts it off on resume
     with (out / "predictions.jsonl").open("a") as f:
         f.write('{"key": "processbench_gsm8k/torn", "id": "to')
 
     second = FakeScriptedEngine(["**Answer**: \\boxed{-1}"])
-    metrics = run_error_id(config.model_copy(update={"batch_size": 5}), out, engine=second, progress=False)
+    metrics = run_error_id(config.model_copy(update={"window": 5}), out, engine=second, progress=False)
     rows = rows_of(out)
     keys = [r["key"] for r in rows]
     assert len(keys) == len(set(keys)) == 25
-    assert len(second.calls) == 25 - 8  # only what was left
-    assert metrics["average"]["n"] == 25
+    assert len(second.calls) == 25 - len(written)  # only what was left
+    assert metrics["average"]["n"] == 25 and metrics["average"]["errors"] == 0
 
     third = FakeScriptedEngine(["unused"])
     run_error_id(config, out, engine=third, progress=False)  # everything done: no engine call at all
     assert third.calls == []
+
+
+def test_refused_solutions_are_final_error_rows_and_retry_errors_reruns_them(tmp_path, pb_gsm8k):
+    config = ErrorIdConfig(critic="fake", data=[pb_gsm8k], decoding="maj", k=2, temperature=0.7, limit=6)
+    refused = {s.problem.strip() for _, s in load_samples(config)[:3]}
+
+    class Refusing(FakeScriptedEngine):
+        async def agenerate(self, chat, sampling):
+            problem = re.search(r"<problem>\n(.*?)\n</problem>", chat[-1]["content"], re.S).group(1).strip()
+            if problem in refused:
+                self.calls.append(chat)
+                return [Generation.rejected("prompt is longer than the model allows (scripted)")] * sampling.n
+            return await super().agenerate(chat, sampling)
+
+    out = tmp_path / "run"
+    metrics = run_error_id(config, out, engine=Refusing(["**Answer**: \\boxed{-1}"]), progress=False)
+    errors = [r for r in rows_of(out) if r["error"] is not None]
+    assert len(errors) == 3 and all("longer than the model allows" in r["error"] for r in errors)
+    assert all(r["status"] == "error" and r["preds"] == [None, None] and not r["correct"] for r in errors)
+    assert metrics["average"]["errors"] == 3 and metrics["average"]["n"] == 6
+
+    again = FakeScriptedEngine(["**Answer**: \\boxed{-1}"])
+    run_error_id(config, out, engine=again, progress=False)
+    assert again.calls == []  # error rows are final: a plain rerun does not touch them
+    metrics = run_error_id(config, out, engine=again, progress=False, retry_errors=True)
+    assert len(again.calls) == 3 and metrics["average"]["errors"] == 0  # only the error rows ran again
+    assert len(rows_of(out)) == 9  # appended; the newer result wins over the error row
 
 
 def test_run_folder_refuses_other_settings(tmp_path, pb_gsm8k):

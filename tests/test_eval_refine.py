@@ -128,7 +128,7 @@ def tts_generator(chat, sampling, index):
 def test_verified_majority_voting(tmp_path, world):
     tts_generator.counts = {}
     gen, crit = FakeScriptedEngine(tts_generator, name="gen"), FakeScriptedEngine(critic_script, name="crit")
-    config = TtsConfig(generator="gen", critic="crit", data=[world], n=4, batch_size=3)
+    config = TtsConfig(generator="gen", critic="crit", data=[world], n=4, window=12)
     curve = run_tts(config, tmp_path / "tts", generator=gen, critic=crit, progress=False)["adds"]
     assert curve["n"] == [1.0, 2.0, 4.0]
     assert curve["majority"] == [0.0, 0.0, 0.0]  # at 4: tie 2-2, the wrong answer came first

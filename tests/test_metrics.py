@@ -79,7 +79,7 @@ def test_all_unparsed_counts_as_wrong():
 def test_empty_input_has_no_division_error():
     out = error_id_metrics([])
     assert out == {"average": {"acc_err": 0.0, "acc_cor": 0.0, "f1": 0.0, "unparsed": 0.0,
-                               "n_err": 0, "n_cor": 0, "n": 0, "tokens": 0}}
+                               "n_err": 0, "n_cor": 0, "n": 0, "errors": 0, "tokens": 0}}
     assert refinement_metrics([])["acc_before"] == 0.0
     assert accuracy_vs_n([], [1, 2])["majority"] == [0.0, 0.0]
 

@@ -227,7 +227,7 @@ def test_deepcritic_preset_reaches_engine_and_aggregator(tmp_path, pb_gsm8k, tem
 
     engine = voting_engine()
     config = ErrorIdConfig(critic="fake", data=[pb_gsm8k], protocol="deepcritic", decoding="maj",
-                           prompt_template=str(template_file), limit=6, batch_size=2)
+                           prompt_template=str(template_file), limit=6)
     metrics = run_error_id(config, tmp_path / "dc", engine=engine, progress=False)
     # sampling: the preset's, as the engine received it
     assert {(s.n, s.temperature, s.top_p, s.max_tokens, s.seed) for s in engine.samplings} == {(8, 1.0, 0.9, 32768, 42)}

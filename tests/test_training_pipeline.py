@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from critic.engines.base import Sampling
+from critic.engines.base import EngineDead, Sampling
 from critic.engines.fake import FakeScriptedEngine
 from critic.parse import parse_critique
 from critic.records import NO_ERROR
@@ -108,7 +108,7 @@ def mc_config(tmp_path: Path, **overrides) -> MCLabelConfig:
         rollouts=4,
         high_min=3,
         low_max=0,
-        batch_size=2,
+        window=8,
         eval_sets=[str(REPO / "tests/fixtures/gsm8k_test.jsonl"), "no-such-eval-set"],
     )
     return MCLabelConfig(**(values | overrides))
@@ -122,6 +122,7 @@ def test_mc_labels_from_scripted_rollouts(tmp_path):
     write_problems(tmp_path / "problems.jsonl")
     engine = counting(FakeScriptedEngine(mc_script()))
     stats = run_mc_labels(mc_config(tmp_path), engine=engine)
+    assert engine.peak_sequences <= 8  # the window (in sequences: a request for n samples takes n)
 
     labels = read_rows(tmp_path / "mc/labels.jsonl")
     # per problem: one right solution (-1) and one distinct wrong one (error in step 1); duplicates dropped
@@ -142,8 +143,8 @@ def test_mc_labels_from_scripted_rollouts(tmp_path):
     assert stats == json.loads((tmp_path / "mc/stats.json").read_text())
     # the decontaminated problem never reached the engine
     assert not any("JANET" in chat[1]["content"] for chat in engine.calls)
-    # one solve call and one rollout call per round of 2 problems: every stage is batched
-    assert engine.batch_sizes == [2, 4] * 3
+    # one solve request per problem (n samples each); requests stream, no lockstep chunks
+    assert engine.generate_calls == 0
     rollout_chats = [c for c in engine.calls if c[-1]["content"] != "Step 1:"]
     assert len(rollout_chats) == 2 * len(PROBLEMS)  # one proper prefix per selected solution
 
@@ -164,33 +165,42 @@ def test_mc_labels_require_mixed(tmp_path):
 
 
 def counting(engine: FakeScriptedEngine) -> FakeScriptedEngine:
-    """Record how many chats each engine call carried."""
-    generate = engine.generate
-    engine.batch_sizes = []
+    """Record the sequences in flight (agenerate) and any lockstep generate() call."""
+    import asyncio
 
-    def counted(chats, sampling):
-        engine.batch_sizes.append(len(chats))
+    agenerate, generate = engine.agenerate, engine.generate
+    engine.generate_calls, engine.peak_sequences = 0, 0
+    state = {"in_flight": 0}
+
+    async def counted(chat, sampling):
+        state["in_flight"] += sampling.n
+        engine.peak_sequences = max(engine.peak_sequences, state["in_flight"])
+        try:
+            await asyncio.sleep(0.001)  # stay in flight a moment, as a real request does
+            return await agenerate(chat, sampling)
+        finally:
+            state["in_flight"] -= sampling.n
+
+    def lockstep(chats, sampling):
+        engine.generate_calls += 1
         return generate(chats, sampling)
 
-    engine.generate = counted
+    engine.agenerate, engine.generate = counted, lockstep
     return engine
 
 
-class Interrupted(Exception):
-    """Stands in for a kill between engine calls."""
-
-
-def interrupting(engine: FakeScriptedEngine, after_calls: int) -> FakeScriptedEngine:
-    generate = engine.generate
+def dying(engine: FakeScriptedEngine, after_calls: int) -> FakeScriptedEngine:
+    """The engine reports itself dead (EngineDead) after ``after_calls`` requests, like a killed vLLM engine core."""
+    agenerate = engine.agenerate
     state = {"calls": 0}
 
-    def limited(chats, sampling):
+    async def limited(chat, sampling):
         state["calls"] += 1
         if state["calls"] > after_calls:
-            raise Interrupted
-        return generate(chats, sampling)
+            raise EngineDead("engine core died (scripted)")
+        return await agenerate(chat, sampling)
 
-    engine.generate = limited
+    engine.agenerate = limited
     return engine
 
 
@@ -199,13 +209,17 @@ def test_mc_labels_resume_after_interruption_matches_a_clean_run(tmp_path):
     clean = mc_config(tmp_path, output_dir=str(tmp_path / "clean"))
     run_mc_labels(clean, engine=FakeScriptedEngine(mc_script()))
 
-    cfg = mc_config(tmp_path)
-    with pytest.raises(Interrupted):
-        run_mc_labels(cfg, engine=interrupting(FakeScriptedEngine(mc_script()), after_calls=3))
-    assert len(read_rows(tmp_path / "mc/results.jsonl")) == 2  # the first round of 2 problems was written
+    cfg = mc_config(tmp_path, window=4)
+    with pytest.raises(EngineDead):
+        run_mc_labels(cfg, engine=dying(FakeScriptedEngine(mc_script()), after_calls=9))
+    written = read_rows(tmp_path / "mc/results.jsonl")
+    assert 1 <= len(written) < 6 and all(r["error"] is None for r in written)  # never an error row for a dead engine
+    assert not (tmp_path / "mc/labels.jsonl").exists()
     second = FakeScriptedEngine(mc_script())
     run_mc_labels(cfg, engine=second)
-    assert not any("What is 1 + 3" in c[1]["content"] for c in second.calls)  # finished problems are not redone
+    finished = {r["id"] for r in written}
+    asked = {re.search(r"What is (\d+) \+", c[1]["content"]).group(1) for c in second.calls}
+    assert not {pid.split("-")[1] for pid in finished} & asked  # finished problems are not redone
     assert read_rows(tmp_path / "mc/labels.jsonl") == read_rows(tmp_path / "clean/labels.jsonl")
     ids = [r["id"] for r in read_rows(tmp_path / "mc/results.jsonl")]
     assert sorted(ids) == sorted(set(ids)) and len(ids) == 6
@@ -261,7 +275,7 @@ def test_seed_keeps_agreeing_critiques_in_the_trained_format(tmp_path):
     corrected, dropped = all_correct[0], with_error[0]
     script = teacher_script(solutions, initial_wrong_on={(corrected, 1)}, deep_never_agrees={dropped})
     engine = FakeScriptedEngine(script)
-    stats = run_seed(seed_config(tmp_path, batch_size=4), engine=engine)
+    stats = run_seed(seed_config(tmp_path, window=16), engine=engine)
 
     assert stats["solutions"] == len(solutions)
     assert stats["outcome"] == {"agreed": len(solutions) - 1, "deep_disagrees": 1}
@@ -320,12 +334,14 @@ def test_seed_keep_disagreeing_is_explicit(tmp_path):
 
 def test_seed_resume_after_interruption_matches_a_clean_run(tmp_path):
     solutions = load_labeled_solutions(PRM_FIXTURE)
-    run_seed(seed_config(tmp_path, output_dir=str(tmp_path / "clean"), batch_size=3),
-             engine=FakeScriptedEngine(teacher_script(solutions)))
-    cfg = seed_config(tmp_path, batch_size=3)
-    with pytest.raises(Interrupted):  # 3 stage calls per round: dies in the second round
-        run_seed(cfg, engine=interrupting(FakeScriptedEngine(teacher_script(solutions)), after_calls=4))
-    assert len(read_rows(tmp_path / "seed/results.jsonl")) == 3
+    clean_engine = FakeScriptedEngine(teacher_script(solutions))
+    run_seed(seed_config(tmp_path, output_dir=str(tmp_path / "clean")), engine=clean_engine)
+    cfg = seed_config(tmp_path, window=4)
+    with pytest.raises(EngineDead):  # dies half way through the requests of a clean run
+        half = len(clean_engine.calls) // 2
+        run_seed(cfg, engine=dying(FakeScriptedEngine(teacher_script(solutions)), after_calls=half))
+    written = read_rows(tmp_path / "seed/results.jsonl")
+    assert 1 <= len(written) < len(solutions) and all(r["error"] is None for r in written)
     run_seed(cfg, engine=FakeScriptedEngine(teacher_script(solutions)))
     assert read_rows(tmp_path / "seed/train.jsonl") == read_rows(tmp_path / "clean/train.jsonl")
     ids = [r["id"] for r in read_rows(tmp_path / "seed/results.jsonl")]
@@ -349,10 +365,10 @@ def run_slowly(kind: str, tmp: str) -> None:
 
     tmp_path = Path(tmp)
     if kind == "mc":
-        run_mc_labels(mc_config(tmp_path, batch_size=1), engine=FakeScriptedEngine(mc_script(delay=0.05)))
+        run_mc_labels(mc_config(tmp_path, window=1), engine=FakeScriptedEngine(mc_script(delay=0.05)))
     else:
         solutions = load_labeled_solutions(PRM_FIXTURE)
-        run_seed(seed_config(tmp_path, batch_size=1), engine=FakeScriptedEngine(teacher_script(solutions, delay=0.05)))
+        run_seed(seed_config(tmp_path, window=1), engine=FakeScriptedEngine(teacher_script(solutions, delay=0.05)))
 
 
 def kill_after_rows(kind: str, tmp_path: Path, results: Path, rows: int) -> None:
@@ -376,7 +392,7 @@ def test_mc_labels_survive_sigkill(tmp_path):
     kill_after_rows("mc", tmp_path, results, rows=2)
     written_before = len(read_rows(results))
     assert 2 <= written_before < 6
-    run_mc_labels(mc_config(tmp_path, batch_size=1), engine=FakeScriptedEngine(mc_script()))
+    run_mc_labels(mc_config(tmp_path, window=1), engine=FakeScriptedEngine(mc_script()))
     ids = [r["id"] for r in read_rows(results)]
     assert len(ids) == len(set(ids)) == 6
     clean = mc_config(tmp_path, output_dir=str(tmp_path / "clean"))
@@ -389,7 +405,7 @@ def test_seed_survives_sigkill(tmp_path):
     results = tmp_path / "seed/results.jsonl"
     kill_after_rows("seed", tmp_path, results, rows=3)
     assert 3 <= len(read_rows(results)) < len(solutions)
-    run_seed(seed_config(tmp_path, batch_size=1), engine=FakeScriptedEngine(teacher_script(solutions)))
+    run_seed(seed_config(tmp_path, window=1), engine=FakeScriptedEngine(teacher_script(solutions)))
     ids = [r["id"] for r in read_rows(results)]
     assert len(ids) == len(set(ids)) == len(solutions)
     run_seed(seed_config(tmp_path, output_dir=str(tmp_path / "clean")),
@@ -482,7 +498,7 @@ def test_seed_templates_reach_the_teacher_and_the_sft_examples(tmp_path):
                       teacher_deep_template=str(tmp_path / "deep.txt"), merge_examples=[str(tmp_path / "ex1.txt")],
                       teacher_merge_template=str(tmp_path / "merge.txt"), teacher_system_prompt="none",
                       critic_template=str(tmp_path / "critic.txt"), critic_system_prompt="none",
-                      critic_step_tagging="contains", batch_size=1)
+                      critic_step_tagging="contains")
     (tmp_path / "in.jsonl").write_text("".join(s.model_dump_json() + "\n" for s in solutions))
     stats = run_seed(cfg, engine=FakeScriptedEngine(script))
     assert stats["examples"] == len(solutions)

@@ -169,8 +169,15 @@ def test_pipeline_recipes_validate(recipe):
     stage = stage_of(recipe)
     args = build_parser().parse_args([stage, "--config", str(recipe), "--output_dir", "somewhere"])
     config_type = _pipeline_configs()[stage]
-    cfg = config_type.from_yaml(args.config, **{name: getattr(args, name) for name in config_type.model_fields})
+    cfg = config_type.from_yaml(args.config, **{name: getattr(args, name, None) for name in config_type.model_fields})
     assert cfg.output_dir == "somewhere"
+    role = {"mc-label": "generator", "seed": "teacher"}[stage]
+    if cfg.engine_args:  # the recipe's engine options are real options of the engine its spec builds
+        if getattr(cfg, role).startswith("vllm:"):
+            pytest.importorskip("vllm")
+        from critic.engines.options import engine_args_for
+
+        assert engine_args_for({role: getattr(cfg, role)}, cfg.engine_args)[role] == cfg.engine_args[role]
 
 
 def test_pipeline_cli_reports_invalid_config(tmp_path, capsys):

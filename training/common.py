@@ -1,13 +1,16 @@
-"""Shared plumbing of the training scripts: YAML configs, paths, step-labelled input, checkpoints."""
+"""Shared plumbing of the training scripts: YAML configs, paths, step-labelled input, checkpoints, and the streamed,
+resumable, shardable loop of the data stages (mc-label, seed) with their run folders (critic.jobs, critic.io)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
+
+from pydantic import Field, model_validator
 
 from critic.configs import ConfigError, StrictConfig, read_mapping
 from critic.records import LabeledSolution
@@ -23,6 +26,20 @@ Config = TypeVar("Config", bound="PipelineConfig")
 class PipelineConfig(StrictConfig):
     """Base of the data-pipeline configs (seed synthesis, Monte-Carlo labels): unknown keys are errors
     (:func:`critic.configs.config_error_line` names the nearest valid key)."""
+
+    shard: str | None = Field(None, description="i/N: only the items of shard i of N (stable hash of the id); merge "
+                                                "the N output folders with `deepcritic merge`")
+    window: int | None = Field(None, ge=1, description="sequences in flight on the engine (default: sized for the "
+                                                       "engine); does not change results")
+    engine_args: dict[str, dict[str, Any]] = Field(default_factory=dict, description="engine options per role, e.g. "
+                                                   "{teacher: {tensor_parallel_size: 4}}")
+
+    @model_validator(mode="after")
+    def _shard_spec(self) -> "PipelineConfig":
+        from critic.io import Shard
+
+        Shard.parse(self.shard)
+        return self
 
     @classmethod
     def from_yaml(cls: type[Config], path: str | os.PathLike[str] | None, **overrides: object) -> Config:
@@ -88,33 +105,104 @@ def last_checkpoint(output_dir: str | os.PathLike[str]) -> str | None:
     return get_last_checkpoint(str(output_dir))
 
 
+# Config fields that never change results: shards of one job may differ in them (and in their output folder).
+RUN_ONLY_FIELDS = ("output_dir", "shard", "window", "engine_args")
+CONFIG = "config.json"
+RESULTS = "results.jsonl"
+
+
 def process_pending(
     items: Sequence[Any],
-    results_path: Path,
-    batch_size: int,
-    process: Callable[[Any, list[Any]], Iterable[dict]],
+    out_dir: Path,
+    process: Callable[[Any, Any], Awaitable[dict]],
     engine: Any,
     engine_spec: str,
     stage: str,
-) -> None:
-    """Run ``process(engine, batch)`` over the items (each with an ``.id``) not yet in ``results_path``,
-    ``batch_size`` at a time, appending every result row as it comes (flushed and fsynced): a killed run resumes where
-    it stopped and nothing is done twice. The engine is built from ``engine_spec`` only when work is left."""
-    from critic.data import JsonlWriter, read_done_ids
+    *,
+    engine_args: dict[str, Any] | None = None,
+    window: int | None = None,
+    per_item: int = 1,
+    retry_errors: bool = False,
+) -> dict[str, int]:
+    """Run ``await process(engine, item)`` for the items (each with an ``.id``) not yet in ``out_dir/results.jsonl``
+    and append every result row the moment its item is done (critic.jobs.stream: flushed, fsynced, a window of
+    sequences sized for the engine, items served oldest first). An item's own failure is an error row
+    ``{"id", "error"}`` (rerun with ``retry_errors``); EngineDead stops the run with the items in flight unwritten. The
+    engine is built from ``engine_spec`` (with ``engine_args``) only when work is left. ``per_item``: sequences an
+    item keeps in flight at a time, to size how many items run at once. Returns ``{"written", "errors"}``."""
+    from critic.io import JsonlWriter, done_ids, read_best_rows
+    from critic.jobs import WindowedEngine, error_text, item_workers, run_sync, stream
 
-    done = read_done_ids(results_path)
+    results_path = out_dir / RESULTS
+    done = done_ids(read_best_rows(results_path), retry_errors)
     todo = [item for item in items if item.id not in done]
     logger.info("%s: %d items, %d already done, %d to go", stage, len(items), len(items) - len(todo), len(todo))
     if not todo:
-        return
+        return {"written": 0, "errors": 0}
     if engine is None:
         from critic.engines import get_engine
 
-        engine = get_engine(engine_spec)
+        engine = get_engine(engine_spec, **(engine_args or {}))
+    view = WindowedEngine(engine, window)
     with JsonlWriter(results_path) as writer:
-        for start in range(0, len(todo), batch_size):
-            for row in process(engine, todo[start : start + batch_size]):
-                writer.write(row)
+        counts = run_sync(stream(todo, lambda item: process(view, item), writer,
+                                 workers=item_workers(view.window.capacity, per_item),
+                                 error_row=lambda item, exc: {"id": item.id, "error": error_text(exc)}))
+    logger.info("%s: wrote %d rows (%d error rows) in %.1f s", stage, counts.written, counts.errors, counts.seconds)
+    return {"written": counts.written, "errors": counts.errors}
+
+
+def write_run_config(out_dir: Path, stage: str, cfg: PipelineConfig) -> None:
+    """``config.json`` of a stage's output folder: what ``deepcritic merge`` checks and rebuilds the outputs with."""
+    from critic.io import atomic_write_json
+
+    atomic_write_json(out_dir / CONFIG, {"kind": stage, **cfg.model_dump(mode="json")})
+
+
+def ordered_best_rows(out_dir: Path, ordered_ids: Sequence[str]) -> tuple[list[dict], int]:
+    """(rows of ``results.jsonl`` in ``ordered_ids`` order that are not error rows, how many ids are error rows) under
+    the resume rule of critic.io (per id the last non-error row wins)."""
+    from critic.io import is_error_row, read_best_rows
+
+    best = read_best_rows(out_dir / RESULTS)
+    rows = [best[i] for i in ordered_ids if i in best]
+    return [r for r in rows if not is_error_row(r)], sum(is_error_row(r) for r in rows)
+
+
+def merge_runs(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> dict:
+    """Join the output folders of one stage's shards into ``out`` and rebuild its outputs (labels and stats for
+    mc-label; the dataset and stats for seed) for the whole. The configs must agree on everything but
+    :data:`RUN_ONLY_FIELDS`. Returns the rebuilt stats."""
+    import importlib
+
+    from critic.io import atomic_write_jsonl, best_rows, hold, read_jsonl
+
+    folders = [Path(p) for p in inputs]
+    configs = []
+    for folder in folders:
+        if not (folder / CONFIG).is_file():
+            raise ValueError(f"{folder} is not a training output folder (no {CONFIG})")
+        configs.append(json.loads((folder / CONFIG).read_text()))
+    kinds = {c.get("kind") for c in configs}
+    stages = {"mc-label": "training.mc_labels", "seed": "training.seed"}
+    if len(kinds) != 1 or not kinds <= set(stages):
+        raise ValueError(f"cannot merge these folders: stages {sorted(map(str, kinds))}")
+    for folder, other in zip(folders[1:], configs[1:]):
+        diff = sorted(k for k in set(configs[0]) | set(other)
+                      if k not in RUN_ONLY_FIELDS and configs[0].get(k) != other.get(k))
+        if diff:
+            raise ValueError(f"{folders[0]} and {folder} ran different settings ({', '.join(diff)})")
+    kind = kinds.pop()
+    module = importlib.import_module(stages[kind])
+    fields = {k: v for k, v in configs[0].items() if k != "kind"}
+    cfg = module.CONFIG_TYPE.model_validate(fields | {"output_dir": str(out), "shard": None})
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with hold(out, folder=True):
+        merged = best_rows(row for folder in folders for row in read_jsonl(folder / RESULTS))
+        atomic_write_jsonl(out / RESULTS, merged.values())
+        write_run_config(out, kind, cfg)
+        return module.rebuild(cfg, folders, list(merged))
 
 
 def model_init_kwargs(model_args: Any, training_args: Any) -> dict[str, Any]:
@@ -152,7 +240,6 @@ def train_and_save(trainer: Any, training_args: Any) -> Path:
 
 def write_json(path: Path, value: object) -> None:
     """Write JSON atomically (temporary sibling + rename): a killed run never leaves half a stats file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    from critic.io import atomic_write_json
+
+    atomic_write_json(path, value, sort_keys=True)

@@ -20,13 +20,18 @@ temperature 1.0 with 2048 tokens, rollouts at 0.7 / top-p 0.9 with 4096 tokens (
 Problems are deduplicated against every evaluation set found in the data directory (by
 :func:`critic.data.normalize_problem`) before anything is generated; the overlap count goes to ``stats.json``.
 
-Outputs in ``output_dir``: ``results.jsonl`` (one row per problem, appended as each chunk finishes: the resume
-point), ``labels.jsonl`` (the :class:`~critic.records.LabeledSolution` rows that seed synthesis and RL read, plus the
-counts as ``mc_right_counts``) and ``stats.json``. A killed run continues with the problems it had not finished.
+Problems stream through a window of sequences sized for the engine (:mod:`critic.jobs`): a problem's solutions are
+one request, its rollouts one request per prefix, all in flight together, and its row is written the moment its last
+rollout is back. Outputs in ``output_dir``: ``results.jsonl`` (one row per problem: the resume point; a problem the
+engine refuses is a final error row, ``--retry-errors`` reruns it), ``labels.jsonl`` (the
+:class:`~critic.records.LabeledSolution` rows that seed synthesis and RL read, plus the counts as
+``mc_right_counts``, in problem order), ``stats.json`` and ``config.json``. A killed run continues with the problems
+it had not finished; ``shard: i/N`` runs one part, ``deepcritic merge`` joins the parts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import Counter
@@ -35,10 +40,17 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from critic.engines.base import ChatEngine, Sampling
+from critic.engines.base import ChatEngine, Sampling, check_generations
 from critic.prompts import GeneratorPrompt, load_template
 from critic.records import NO_ERROR, LabeledSolution, Problem
-from training.common import PipelineConfig, process_pending, resolve_path, write_json
+from training.common import (
+    PipelineConfig,
+    ordered_best_rows,
+    process_pending,
+    resolve_path,
+    write_json,
+    write_run_config,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +90,6 @@ class MCLabelConfig(PipelineConfig):
     low_max: int = Field(0, ge=0, description="a prefix is 'already wrong' with at most this many right rollouts")
     require_mixed: bool = Field(True, description="keep only problems with >= 1 right and >= 1 wrong solution")
     max_steps: int = Field(12, ge=1, description="skip longer solutions (rollout cost grows with the step count)")
-    batch_size: int = Field(16, ge=1, description="problems per round; results are written after each round")
-    rollout_chunk: int = Field(256, ge=1, description="prefix chats per engine call (each gets `rollouts` samples)")
     seed: int | None = Field(0, description="sampling seed (None = unseeded)")
     decontaminate: bool = Field(True, description="drop problems that appear in an evaluation set")
     eval_sets: list[str] = Field(default_factory=lambda: list(EVAL_SETS), description="eval sets to dedup against")
@@ -179,44 +189,42 @@ def _solve_chat(problem: str, kept_steps: list[str], prompt: GeneratorPrompt | N
     return chat[:-1] + [{"role": "assistant", "content": refine_prefix(kept_steps)}]
 
 
-def _sample_solutions(engine: ChatEngine, problems: list[Problem], cfg: MCLabelConfig) -> list[dict]:
-    """Stage 1: sample and grade solutions; per problem the usable ones and why the others were dropped."""
+async def _sample_solutions(engine: ChatEngine, problem: Problem, cfg: MCLabelConfig,
+                            prompt: GeneratorPrompt) -> dict:
+    """Stage 1: sample and grade one problem's solutions: the usable ones and why the others were dropped."""
     from critic.steps import split_steps
 
     sampling = Sampling(
         n=cfg.num_solutions, temperature=cfg.solve_temperature, max_tokens=cfg.solve_max_tokens, seed=cfg.seed
     )
-    prompt = cfg.generator_prompt()
-    chats = [_solve_chat(p.problem, [], prompt) for p in problems]
-    outputs = engine.generate(chats, sampling)
-    per_problem = []
-    for problem, chat, generations in zip(problems, chats, outputs, strict=True):
-        usable: list[Sampled] = []
-        dropped: Counter[str] = Counter()
-        seen: set[tuple[str, ...]] = set()
-        for generation in generations:
-            text = chat[-1]["content"] + generation
-            steps = split_steps(text)
-            predicted, right = grade(text, problem.answer or "")
-            reason = (
-                "unfinished" if generation.finish_reason != "stop"
-                else "no_answer" if predicted is None
-                else "no_steps" if not steps
-                else "too_many_steps" if len(steps) > cfg.max_steps
-                else "duplicate" if tuple(steps) in seen
-                else None
-            )
-            if reason:
-                dropped[reason] += 1
-                continue
-            seen.add(tuple(steps))
-            usable.append(Sampled(steps=steps, right=right))
-        per_problem.append({"usable": usable, "dropped": dict(dropped)})
-    return per_problem
+    chat = _solve_chat(problem.problem, [], prompt)
+    generations = check_generations(await engine.agenerate(chat, sampling))
+    usable: list[Sampled] = []
+    dropped: Counter[str] = Counter()
+    seen: set[tuple[str, ...]] = set()
+    for generation in generations:
+        text = chat[-1]["content"] + generation
+        steps = split_steps(text)
+        predicted, right = await asyncio.to_thread(grade, text, problem.answer or "")
+        reason = (
+            "unfinished" if generation.finish_reason != "stop"
+            else "no_answer" if predicted is None
+            else "no_steps" if not steps
+            else "too_many_steps" if len(steps) > cfg.max_steps
+            else "duplicate" if tuple(steps) in seen
+            else None
+        )
+        if reason:
+            dropped[reason] += 1
+            continue
+        seen.add(tuple(steps))
+        usable.append(Sampled(steps=steps, right=right))
+    return {"usable": usable, "dropped": dict(dropped)}
 
 
-def _rollout_counts(engine: ChatEngine, jobs: list[tuple[Problem, list[str]]], cfg: MCLabelConfig) -> list[int]:
-    """Stage 2: right continuations out of ``rollouts`` for each (problem, step prefix), in bounded engine calls."""
+async def _rollout_count(engine: ChatEngine, problem: Problem, prefix: list[str], cfg: MCLabelConfig,
+                         prompt: GeneratorPrompt) -> int:
+    """Stage 2: right continuations out of ``rollouts`` from one step prefix."""
     sampling = Sampling(
         n=cfg.rollouts,
         temperature=cfg.rollout_temperature,
@@ -224,49 +232,44 @@ def _rollout_counts(engine: ChatEngine, jobs: list[tuple[Problem, list[str]]], c
         max_tokens=cfg.rollout_max_tokens,
         seed=cfg.seed,
     )
-    counts: list[int] = []
-    prompt = cfg.generator_prompt()
-    for start in range(0, len(jobs), cfg.rollout_chunk):
-        chunk = jobs[start : start + cfg.rollout_chunk]
-        chats = [_solve_chat(problem.problem, prefix, prompt) for problem, prefix in chunk]
-        outputs = engine.generate(chats, sampling)
-        for (problem, _), chat, generations in zip(chunk, chats, outputs, strict=True):
-            counts.append(sum(grade(chat[-1]["content"] + g, problem.answer or "")[1] for g in generations))
-    return counts
+    chat = _solve_chat(problem.problem, prefix, prompt)
+    generations = check_generations(await engine.agenerate(chat, sampling))
+    graded = [await asyncio.to_thread(grade, chat[-1]["content"] + g, problem.answer or "") for g in generations]
+    return sum(right for _, right in graded)
 
 
-def label_problems(engine: ChatEngine, problems: list[Problem], cfg: MCLabelConfig) -> list[dict]:
-    """Label one round of problems: one result row per problem (its labelled solutions and what was dropped)."""
-    sampled = _sample_solutions(engine, problems, cfg)
-    rows: list[dict] = []
-    selected: list[tuple[int, int, Sampled]] = []  # (problem index, solution index, solution)
-    for i, (problem, found) in enumerate(zip(problems, sampled, strict=True)):
-        usable: list[Sampled] = found["usable"]
-        right = [s for s in usable if s.right]
-        wrong = [s for s in usable if not s.right]
-        mixed = bool(right) and bool(wrong)
-        status = "no_usable" if not usable else "labelled" if mixed or not cfg.require_mixed else "not_mixed"
-        rows.append(
-            {
-                "id": problem.id,
-                "status": status,
-                "sampled": cfg.num_solutions,
-                "usable": len(usable),
-                "right": len(right),
-                "dropped": found["dropped"],
-                "solutions": [],
-                "rejected": [],
-            }
-        )
-        if status == "labelled":
-            selected += [(i, j, s) for j, s in enumerate(right[:1] + wrong)]
-
+async def label_problem(engine: ChatEngine, problem: Problem, cfg: MCLabelConfig,
+                        prompt: GeneratorPrompt | None = None) -> dict:
+    """Label one problem: its result row (labelled solutions and what was dropped). Every rollout of the problem is in
+    flight at once (the engine window bounds them). ``prompt``: the config's generator prompt, built once by callers
+    that have it."""
+    prompt = prompt or cfg.generator_prompt()
+    found = await _sample_solutions(engine, problem, cfg, prompt)
+    usable: list[Sampled] = found["usable"]
+    right = [s for s in usable if s.right]
+    wrong = [s for s in usable if not s.right]
+    mixed = bool(right) and bool(wrong)
+    status = "no_usable" if not usable else "labelled" if mixed or not cfg.require_mixed else "not_mixed"
+    row = {
+        "id": problem.id,
+        "error": None,
+        "status": status,
+        "sampled": cfg.num_solutions,
+        "usable": len(usable),
+        "right": len(right),
+        "dropped": found["dropped"],
+        "solutions": [],
+        "rejected": [],
+    }
+    if status != "labelled":
+        return row
+    selected = list(enumerate(right[:1] + wrong))
     # Proper prefixes only; the full solution's value is its own grade.
-    jobs = [(problems[i], s.steps[:n]) for i, _, s in selected for n in range(1, len(s.steps))]
-    counts = iter(_rollout_counts(engine, jobs, cfg))
-    for i, j, solution in selected:
-        problem, row = problems[i], rows[i]
-        right_counts = [next(counts) for _ in range(len(solution.steps) - 1)]
+    counts = await asyncio.gather(*(_rollout_count(engine, problem, s.steps[:n], cfg, prompt)
+                                    for _, s in selected for n in range(1, len(s.steps))))
+    counts_iter = iter(counts)
+    for j, solution in selected:
+        right_counts = [next(counts_iter) for _ in range(len(solution.steps) - 1)]
         right_counts.append(cfg.rollouts if solution.right else 0)
         label0, reason = first_error_label(right_counts, solution.right, cfg.high_min, cfg.low_max)
         solution_id = f"{problem.id}/s{j}"
@@ -284,16 +287,16 @@ def label_problems(engine: ChatEngine, problems: list[Problem], cfg: MCLabelConf
             final_answer_correct=solution.right,
         )
         row["solutions"].append(labelled.model_dump() | {"mc_right_counts": right_counts, "mc_rollouts": cfg.rollouts})
-    return rows
+    return row
 
 
-def run_mc_labels(cfg: MCLabelConfig, engine: ChatEngine | None = None) -> dict:
-    """Run (or resume) Monte-Carlo labelling; returns the stats also written to ``stats.json``."""
+CONFIG_TYPE = MCLabelConfig
+
+
+def select_problems(cfg: MCLabelConfig) -> tuple[list[Problem], dict]:
+    """The problems a run works on (decontaminated, ``limit``, then ``shard``) and the contamination report."""
     from critic.data import normalize_problem
-
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    results_path = out / "results.jsonl"
+    from critic.io import select_shard
 
     problems = load_problems(cfg.problems)
     overlap: list[str] = []
@@ -305,28 +308,50 @@ def run_mc_labels(cfg: MCLabelConfig, engine: ChatEngine | None = None) -> dict:
         problems = [p for p in problems if p.id not in dropped]
     if cfg.limit is not None:
         problems = problems[: cfg.limit]
-
-    process_pending(problems, results_path, cfg.batch_size, lambda eng, batch: label_problems(eng, batch, cfg),
-                    engine, cfg.generator, "mc-label")
-
     contamination = {"overlap": len(overlap), "overlap_ids": overlap[:50], "checked": found, "missing": missing}
-    return build_outputs(out, {p.id for p in problems}, cfg, contamination)
+    return select_shard(problems, cfg.shard, key=lambda p: p.id), contamination
 
 
-def build_outputs(out: Path, wanted_ids: set[str], cfg: MCLabelConfig, contamination: dict) -> dict:
-    """Build ``labels.jsonl`` and ``stats.json`` from ``results.jsonl`` (first row per problem id wins)."""
-    from critic.data import read_jsonl
+def run_mc_labels(cfg: MCLabelConfig, engine: ChatEngine | None = None, retry_errors: bool = False) -> dict:
+    """Run (or resume) Monte-Carlo labelling; returns the stats also written to ``stats.json`` (``errors`` = problems
+    whose row is an error row). Raises EngineDead when the engine dies (rerun to resume), OutputLocked when another
+    run holds ``output_dir``."""
+    from critic.io import hold
 
-    rows: dict[str, dict] = {}
-    for row in read_jsonl(out / "results.jsonl"):
-        if row["id"] in wanted_ids:
-            rows.setdefault(row["id"], row)
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    problems, contamination = select_problems(cfg)
+    prompt = cfg.generator_prompt()
+    with hold(out, folder=True):
+        write_run_config(out, "mc-label", cfg)
+        process_pending(problems, out, lambda eng, problem: label_problem(eng, problem, cfg, prompt), engine,
+                        cfg.generator, "mc-label", engine_args=cfg.engine_args.get("generator"), window=cfg.window,
+                        per_item=cfg.num_solutions, retry_errors=retry_errors)
+        return build_outputs(out, [p.id for p in problems], cfg, contamination)
+
+
+def rebuild(cfg: MCLabelConfig, folders: list[Path], ids: list[str]) -> dict:
+    """Labels and stats of a merged folder (``deepcritic merge``), in problem order when the problems still load."""
+    try:
+        order = [p.id for p in load_problems(cfg.problems)]
+    except (FileNotFoundError, ValueError):
+        order = []
+    position = {problem_id: i for i, problem_id in enumerate(order)}
+    merged = {problem_id: i for i, problem_id in enumerate(ids)}
+    ordered = sorted(ids, key=lambda i: (position.get(i, len(position)), merged[i]))
+    stats = json.loads((folders[0] / "stats.json").read_text()) if (folders[0] / "stats.json").is_file() else {}
+    return build_outputs(Path(cfg.output_dir), ordered, cfg, stats.get("contamination", {}))
+
+
+def build_outputs(out: Path, ordered_ids: list[str], cfg: MCLabelConfig, contamination: dict) -> dict:
+    """Build ``labels.jsonl`` and ``stats.json`` from ``results.jsonl`` (the resume rule of critic.io: per problem the
+    last row that is not an error row), in the order of ``ordered_ids``."""
+    from critic.io import atomic_write_jsonl
+
+    results, errors = ordered_best_rows(out, ordered_ids)
+    rows = {row["id"]: row for row in results}
     labels = [s for row in rows.values() for s in row["solutions"]]
-    tmp = out / ".labels.jsonl.tmp"
-    with open(tmp, "w") as handle:
-        for s in labels:
-            handle.write(json.dumps(s) + "\n")
-    tmp.replace(out / "labels.jsonl")
+    atomic_write_jsonl(out / "labels.jsonl", labels)
 
     dropped: Counter[str] = Counter()
     rejected: Counter[str] = Counter()
@@ -334,8 +359,9 @@ def build_outputs(out: Path, wanted_ids: set[str], cfg: MCLabelConfig, contamina
         dropped.update(row["dropped"])
         rejected.update(r["reason"] for r in row["rejected"])
     stats = {
-        "problems": len(wanted_ids),
-        "problems_done": len(rows),
+        "problems": len(ordered_ids),
+        "problems_done": len(rows) + errors,
+        "errors": errors,
         "problem_status": dict(Counter(row["status"] for row in rows.values())),
         "solutions_sampled": sum(row["sampled"] for row in rows.values()),
         "solutions_usable": sum(row["usable"] for row in rows.values()),

@@ -25,14 +25,16 @@ to the judged one (``prefix``); 16 in-depth samples at temperature 1.0 (``deep_s
 lines then follow the labels, not the teacher, so the reasoning may contradict its verdict. It exists only for smoke
 tests with a teacher too weak to agree with anything; such rows are marked ``agreed: false`` and counted in stats.
 
-Every stage runs as one batched engine call over all steps of ``batch_size`` solutions. Per-solution results are
-appended to ``results.jsonl`` (the resume point); the dataset (``dataset/`` via ``save_to_disk``, ``train.jsonl``)
-and ``stats.json`` are rebuilt from it at the end of every run.
+Solutions stream through a window of sequences sized for the teacher engine (:mod:`critic.jobs`): each stage sends
+the requests of all a solution's steps at once, and a solution's row is appended to ``results.jsonl`` (the resume
+point) the moment its last stage is back; a solution the teacher refuses is a final error row (``--retry-errors``
+reruns it). The dataset (``dataset/`` via ``save_to_disk``, ``train.jsonl``) and ``stats.json`` are rebuilt from it,
+in input order, at the end of every run; ``shard: i/N`` runs one part, ``deepcritic merge`` joins the parts.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 import random
 import shutil
@@ -44,11 +46,19 @@ from pydantic import Field
 
 from typing import Literal
 
-from critic.engines.base import ChatEngine, Sampling
+from critic.engines.base import ChatEngine, Generation, Sampling, check_generations
 from critic.prompts import CriticPrompt, TeacherContext, TeacherPrompts, load_template
 from critic.records import NO_ERROR, LabeledSolution, StepVerdict
 from critic.steps import StepTagging, label0_to_step1
-from training.common import PipelineConfig, load_labeled_solutions, process_pending, resolve_path, write_json
+from training.common import (
+    PipelineConfig,
+    load_labeled_solutions,
+    ordered_best_rows,
+    process_pending,
+    resolve_path,
+    write_json,
+    write_run_config,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +85,6 @@ class SeedConfig(PipelineConfig):
     max_tokens: int = Field(1024, ge=1, description="per teacher generation")
     merge_max_tokens: int | None = Field(None, ge=1, description="per merge generation (None = max_tokens; "
                                                                  "reference: 2048)")
-    batch_size: int = Field(32, ge=1, description="solutions per round; each stage is one engine call over their steps")
     max_easy_correct: int | None = Field(None, ge=0, description="cap on all-correct solutions needing no correction")
     easy_cap: Literal["first", "random"] = Field(
         "first", description="which easy all-correct solutions the cap keeps: first in input order, or a seeded "
@@ -159,42 +168,41 @@ def _pick(texts: list[str], expected: str) -> tuple[str, str | None, int | None]
     return texts[0], verdicts[0], None
 
 
-def critique_solutions(engine: ChatEngine, solutions: list[LabeledSolution], cfg: SeedConfig,
-                       prompts: TeacherPrompts | None = None) -> list[dict]:
-    """Run the three teacher stages over a batch of solutions; one result row per solution."""
+async def critique_solution(engine: ChatEngine, solution: LabeledSolution, cfg: SeedConfig,
+                            prompts: TeacherPrompts | None = None, critic: CriticPrompt | None = None) -> dict:
+    """Run the three teacher stages over one solution's steps (each stage: every step's request at once); its row.
+    ``prompts`` / ``critic``: the config's teacher and critic prompts, built once by callers that have them."""
     prompts = prompts or cfg.teacher_prompts()
-    critic = cfg.critic_prompt()
+    critic = critic or cfg.critic_prompt()
 
     def sampling(n: int, temperature: float | None = None, max_tokens: int | None = None) -> Sampling:
         return Sampling(n=n, temperature=cfg.temperature if temperature is None else temperature, top_p=cfg.top_p,
                         max_tokens=max_tokens or cfg.max_tokens, seed=cfg.seed)
 
-    work = [StepWork(s, step1, expected) for s in solutions for step1, expected in steps_to_critique(s)]
+    async def stage(chats: list[list[dict[str, str]]], params: Sampling) -> list[list[Generation]]:
+        replies = await asyncio.gather(*(engine.agenerate(chat, params) for chat in chats))
+        return [check_generations(reply) for reply in replies]
+
+    work = [StepWork(solution, step1, expected) for step1, expected in steps_to_critique(solution)]
 
     chats = [prompts.initial_messages(w.solution.problem, w.solution.steps, w.step1) for w in work]
-    for w, outputs in zip(work, engine.generate(chats, sampling(1)), strict=True):
+    for w, outputs in zip(work, await stage(chats, sampling(1)), strict=True):
         w.initial, w.initial_verdict, _ = _pick([str(o) for o in outputs], w.expected)
 
     chats = [prompts.deep_messages(w.solution.problem, w.solution.steps, w.step1, w.initial) for w in work]
     deep = sampling(cfg.deep_samples, cfg.deep_temperature)
-    for w, outputs in zip(work, engine.generate(chats, deep), strict=True):
+    for w, outputs in zip(work, await stage(chats, deep), strict=True):
         w.deep, w.deep_verdict, w.deep_agreeing_sample = _pick([str(o) for o in outputs], w.expected)
 
-    # Merging is only worth it for solutions whose every step found an agreeing deep critique.
-    failed_deep = {w.solution.id for w in work if w.deep_agreeing_sample is None}
-    to_merge = [w for w in work if cfg.keep_disagreeing or w.solution.id not in failed_deep]
-    chats = [
-        prompts.merge_messages(w.solution.problem, w.solution.steps, w.step1, w.initial, w.deep) for w in to_merge
-    ]
-    if chats:
+    # Merging is only worth it when every step found an agreeing deep critique.
+    failed_deep = any(w.deep_agreeing_sample is None for w in work)
+    if cfg.keep_disagreeing or not failed_deep:
+        chats = [prompts.merge_messages(w.solution.problem, w.solution.steps, w.step1, w.initial, w.deep)
+                 for w in work]
         merge = sampling(cfg.merge_samples, max_tokens=cfg.merge_max_tokens)
-        for w, outputs in zip(to_merge, engine.generate(chats, merge), strict=True):
+        for w, outputs in zip(work, await stage(chats, merge), strict=True):
             w.merged, w.merged_verdict, _ = _pick([str(o) for o in outputs], w.expected)
-
-    by_solution: dict[str, list[StepWork]] = {}
-    for w in work:
-        by_solution.setdefault(w.solution.id, []).append(w)
-    return [_result_row(s, by_solution[s.id], s.id in failed_deep, cfg, critic) for s in solutions]
+    return _result_row(solution, work, failed_deep, cfg, critic)
 
 
 def _result_row(solution: LabeledSolution, steps: list[StepWork], failed_deep: bool, cfg: SeedConfig,
@@ -208,6 +216,7 @@ def _result_row(solution: LabeledSolution, steps: list[StepWork], failed_deep: b
         reason = "deep_disagrees" if failed_deep else "merge_disagrees"
     row = {
         "id": solution.id,
+        "error": None,
         "label0": solution.label0,
         "num_steps": len(solution.steps),
         "kept": agreed or cfg.keep_disagreeing,
@@ -270,30 +279,57 @@ def one_per_problem(solutions: list[LabeledSolution], seed: int | None) -> list[
     return kept
 
 
-def run_seed(cfg: SeedConfig, engine: ChatEngine | None = None) -> dict:
-    """Run (or resume) seed synthesis; returns the stats also written to ``stats.json``."""
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    results_path = out / "results.jsonl"
-    prompts = cfg.teacher_prompts()
+CONFIG_TYPE = SeedConfig
+
+
+def select_solutions(cfg: SeedConfig) -> list[LabeledSolution]:
+    """The solutions a run works on: the first ``limit`` of the input (with ``one_solution_per_problem``: of the
+    seeded one-per-problem selection), then ``shard``."""
+    from critic.io import select_shard
+
     solutions = load_labeled_solutions(cfg.input, None if cfg.one_solution_per_problem else cfg.limit)
     if cfg.one_solution_per_problem:
         solutions = one_per_problem(solutions, cfg.seed)[: cfg.limit]
-    process_pending(solutions, results_path, cfg.batch_size,
-                    lambda eng, batch: critique_solutions(eng, batch, cfg, prompts), engine, cfg.teacher, "seed")
-    return build_dataset(out, [s.id for s in solutions], cfg)
+    return select_shard(solutions, cfg.shard, key=lambda s: s.id)
+
+
+def run_seed(cfg: SeedConfig, engine: ChatEngine | None = None, retry_errors: bool = False) -> dict:
+    """Run (or resume) seed synthesis; returns the stats also written to ``stats.json`` (``errors`` = solutions whose
+    row is an error row). Raises EngineDead when the teacher dies (rerun to resume), OutputLocked when another run
+    holds ``output_dir``."""
+    from critic.io import hold
+
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    prompts, critic = cfg.teacher_prompts(), cfg.critic_prompt()  # a bad template fails before any engine starts
+    solutions = select_solutions(cfg)
+    with hold(out, folder=True):
+        write_run_config(out, "seed", cfg)
+        process_pending(solutions, out, lambda eng, solution: critique_solution(eng, solution, cfg, prompts, critic),
+                        engine, cfg.teacher, "seed", engine_args=cfg.engine_args.get("teacher"), window=cfg.window,
+                        per_item=cfg.deep_samples, retry_errors=retry_errors)
+        return build_dataset(out, [s.id for s in solutions], cfg)
+
+
+def rebuild(cfg: SeedConfig, folders: list[Path], ids: list[str]) -> dict:
+    """Dataset and stats of a merged folder (``deepcritic merge``) in input order (after the seeded
+    one-per-problem shuffle when set): the easy-correct cap then keeps what an unsharded run keeps."""
+    try:
+        order = [s.id for s in select_solutions(cfg.model_copy(update={"shard": None}))]
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"merging seed folders needs their input {cfg.input!r} for the input order ({exc})") from exc
+    present = set(ids)
+    return build_dataset(Path(cfg.output_dir), [i for i in order if i in present], cfg)
 
 
 def build_dataset(out: Path, ordered_ids: list[str], cfg: SeedConfig) -> dict:
-    """The SFT dataset and stats from ``results.jsonl``: input order, first row per id, easy all-correct capped."""
+    """The SFT dataset and stats from ``results.jsonl``: input order, the resume rule of critic.io (per id the last
+    row that is not an error row), easy all-correct capped."""
     from datasets import Dataset
 
-    from critic.data import read_jsonl
+    from critic.io import atomic_write_jsonl
 
-    results: dict[str, dict] = {}
-    for row in read_jsonl(out / "results.jsonl"):
-        results.setdefault(row["id"], row)
-    rows = [results[i] for i in ordered_ids if i in results]
+    rows, errors = ordered_best_rows(out, ordered_ids)
 
     easy = [row["id"] for row in rows if row["kept"] and row["label0"] == NO_ERROR and not row["needed_correction"]]
     if cfg.easy_cap == "random":
@@ -315,11 +351,7 @@ def build_dataset(out: Path, ordered_ids: list[str], cfg: SeedConfig) -> dict:
             }
         )
 
-    tmp = out / ".train.jsonl.tmp"
-    with open(tmp, "w") as handle:
-        for example in examples:
-            handle.write(json.dumps(example, ensure_ascii=False) + "\n")
-    tmp.replace(out / "train.jsonl")
+    atomic_write_jsonl(out / "train.jsonl", examples)
     if examples:
         Dataset.from_list(examples).save_to_disk(str(out / "dataset"))
     else:  # never leave a dataset from an earlier run next to stats that say there is none
@@ -327,7 +359,8 @@ def build_dataset(out: Path, ordered_ids: list[str], cfg: SeedConfig) -> dict:
 
     stats = {
         "solutions": len(ordered_ids),
-        "solutions_done": len(rows),
+        "solutions_done": len(rows) + errors,
+        "errors": errors,
         "outcome": dict(Counter(row["reason"] for row in rows)),
         "kept_before_cap": sum(row["kept"] for row in rows),
         "capped_easy_correct": capped,

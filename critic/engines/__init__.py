@@ -21,13 +21,27 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from critic.engines.base import ChatEngine, Chat, EngineError, Generation, Message, Sampling, is_continuation
+from critic.engines.base import (
+    Chat,
+    ChatEngine,
+    EngineDead,
+    EngineError,
+    Generation,
+    Message,
+    RequestRejected,
+    Sampling,
+    check_generations,
+    is_continuation,
+)
 
 __all__ = [
     "ChatEngine",
     "Chat",
+    "EngineDead",
     "EngineError",
     "Generation",
+    "RequestRejected",
+    "check_generations",
     "Message",
     "Sampling",
     "is_continuation",

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from critic.engines.base import Chat, EngineError, is_continuation
+from critic.engines.base import Chat, RequestRejected, is_continuation
 
 
 def render_prompt_ids(tokenizer: Any, chat: Chat) -> list[int]:
     """Token ids of the chat template for ``chat``. A trailing assistant message is continued (rendered open, no
-    end-of-turn) instead of starting a new assistant turn."""
+    end-of-turn) instead of starting a new assistant turn. :class:`RequestRejected` for an empty chat."""
     if not chat:
-        raise EngineError("empty chat: give at least one message")
+        raise RequestRejected("empty chat: give at least one message")
     continuing = is_continuation(chat)
     ids = tokenizer.apply_chat_template(
         chat,

@@ -4,6 +4,10 @@
 ``agenerate`` puts each request on a queue; a worker thread takes everything that is waiting (up to
 ``max_batch_size`` prompts), groups it by sampling settings and runs one batched ``generate`` per group, so concurrent
 callers share batches. Requests that arrive while a batch runs form the next one.
+
+Failures: a chat that cannot be rendered or whose prompt is longer than the model's context comes back as
+``finish_reason="error"`` generations (the row's own fault); an exception inside ``generate`` (out of memory, a broken
+model) raises :class:`EngineDead` for every request of that batch, and the engine refuses further work.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import threading
 from typing import Any
 
 from critic.engines._chat import cut_at_stop, render_prompt_ids
-from critic.engines.base import Chat, EngineError, Generation, Sampling
+from critic.engines.base import Chat, EngineDead, EngineError, Generation, RequestRejected, Sampling
 
 _STOP_WORKER = object()
 
@@ -37,6 +41,8 @@ class HFEngine:
         self.name = name or f"hf:{model}"
         self.model_path = model
         self.max_batch_size = max_batch_size
+        self.max_in_flight = 2 * max_batch_size  # one batch running, the next one queued
+        self._dead: str | None = None  # why the engine stopped serving, once it did
         self.batch_wait_s = batch_wait_s  # how long the worker lingers for more requests before starting a batch
         try:
             import torch
@@ -78,8 +84,38 @@ class HFEngine:
         return results
 
     def _run_batch(self, chats: list[Chat], sampling: Sampling) -> list[list[Generation]]:
+        """Generations per chat; refused chats get error generations, the others run as one batch."""
+        if self._dead is not None:
+            raise EngineDead(self._dead)
+        results: list[list[Generation] | None] = [None] * len(chats)
+        prompts: list[list[int]] = []
+        runnable: list[int] = []
+        limit = getattr(self.model.config, "max_position_embeddings", None)
+        for i, chat in enumerate(chats):
+            try:
+                ids = render_prompt_ids(self.tokenizer, chat)
+            except RequestRejected as exc:
+                results[i] = [Generation.rejected(str(exc)) for _ in range(sampling.n)]
+                continue
+            if limit is not None and len(ids) >= limit:
+                reason = f"prompt of {len(ids)} tokens is longer than the model's context ({limit})"
+                results[i] = [Generation.rejected(reason) for _ in range(sampling.n)]
+                continue
+            prompts.append(ids)
+            runnable.append(i)
+        if prompts:
+            try:
+                generated = self._generate_ids(prompts, sampling)
+            except Exception as exc:
+                detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+                self._dead = f"transformers generate failed in {self.name} ({type(exc).__name__}: {detail})"
+                raise EngineDead(self._dead) from exc
+            for i, gens in zip(runnable, generated):
+                results[i] = gens
+        return [r if r is not None else [] for r in results]
+
+    def _generate_ids(self, prompts: list[list[int]], sampling: Sampling) -> list[list[Generation]]:
         torch = self._torch
-        prompts = [render_prompt_ids(self.tokenizer, chat) for chat in chats]
         width = max(len(p) for p in prompts)
         pad = self.tokenizer.pad_token_id
         input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self.device)
@@ -106,9 +142,9 @@ class HFEngine:
                 torch.manual_seed(sampling.seed)
             output = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         new_tokens = output[:, width:].tolist()
-        per_chat = len(new_tokens) // len(chats)
+        per_chat = len(new_tokens) // len(prompts)
         results = []
-        for i in range(len(chats)):
+        for i in range(len(prompts)):
             gens = [self._decode(row, sampling) for row in new_tokens[i * per_chat : (i + 1) * per_chat]]
             results.append([g for g in gens for _ in range(copies)])
         return results
@@ -155,7 +191,7 @@ class HFEngine:
             if _STOP_WORKER in pending:
                 for item in pending:
                     if item is not _STOP_WORKER:
-                        item[2].set_exception(EngineError("engine closed"))
+                        item[2].set_exception(EngineDead(f"{self.name} was closed"))
                 return
             groups: dict[str, list[tuple[Chat, Sampling, concurrent.futures.Future]]] = {}
             for item in pending:
@@ -183,4 +219,5 @@ class HFEngine:
                 self._queue.put(_STOP_WORKER)
                 self._worker.join(timeout=60)
             self._worker = None
+        self._dead = f"{self.name} was closed"
         self.model = None

