@@ -188,6 +188,7 @@ async def arefine_batch(
     limit: int | None = None,
     progress: bool = True,
     critic_prompt: CriticPrompt | None = None,
+    critic_format: str = "free",
 ) -> BatchSummary:
     """Async :func:`refine_batch`."""
     if concurrency < 1:
@@ -196,7 +197,7 @@ async def arefine_batch(
     if limit is not None:
         inputs = inputs[:limit]
     ctx = make_context(generator, critic, max_rounds=max_rounds, sympy=sympy, sampling=sampling,
-                       critic_sampling=critic_sampling, critic_prompt=critic_prompt)
+                       critic_sampling=critic_sampling, critic_prompt=critic_prompt, critic_format=critic_format)
     out_path = Path(out_path)
     if overwrite and out_path.exists():
         out_path.unlink()
@@ -278,13 +279,15 @@ def refine_batch(
     limit: int | None = None,
     progress: bool = True,
     critic_prompt: CriticPrompt | None = None,
+    critic_format: str = "free",
 ) -> BatchSummary:
     """Critique and refine every row's solution; write one JSONL row per input id to ``out_path``; resume by id.
 
-    See the module docstring for the row formats. ``critic_prompt`` builds the critic's chat (default: our wording).
+    See the module docstring for the row formats. ``critic_prompt`` builds the critic's chat (default: our wording);
+    ``critic_format``: ``free`` | ``guided`` (see :func:`agent.solve.solve_with_critic`).
     Returns a :class:`BatchSummary`.
     """
     return asyncio.run(arefine_batch(rows, out_path, generator=generator, critic=critic, concurrency=concurrency,
                                      max_rounds=max_rounds, sympy=sympy, sampling=sampling,
                                      critic_sampling=critic_sampling, overwrite=overwrite, limit=limit,
-                                     progress=progress, critic_prompt=critic_prompt))
+                                     progress=progress, critic_prompt=critic_prompt, critic_format=critic_format))

@@ -15,6 +15,7 @@ from typing import TextIO
 
 from agent.graph import SYMPY_MODES, RoundTrace
 from critic.engines.base import EngineError, Sampling
+from critic.guided import CRITIC_FORMATS
 
 PROG = "deepcritic"
 EXIT_USAGE = 2
@@ -54,6 +55,9 @@ def _shared_flags() -> argparse.ArgumentParser:
     g.add_argument("--sympy", choices=SYMPY_MODES, default="veto",
                    help="SymPy checks: off, veto (a definite contradiction flags the step) or prompt (shown to the "
                         "critic as notes) (default: veto)")
+    g.add_argument("--critic-format", choices=CRITIC_FORMATS, default="free",
+                   help="free, or guided: the engine holds the critique to the trained format (a block per step, "
+                        "then the Answer; needs vllm: or an OpenAI server with structured outputs) (default: free)")
     g.add_argument("--prompt-template", metavar="FILE", default=None,
                    help="critic template: str.format text with {problem} and {tagged_response} (default: our wording)")
     g.add_argument("--system-prompt", metavar="TEXT|none", default=None,
@@ -143,7 +147,7 @@ def _cmd_solve(args: argparse.Namespace, out: TextIO) -> int:
         raise CliError("the problem is empty")
     result = solve_with_critic(problem, generator=args.generator, critic=args.critic or args.generator,
                                max_rounds=args.max_rounds, sympy=args.sympy, sampling=_sampling(args),
-                               critic_prompt=_critic_prompt(args))
+                               critic_prompt=_critic_prompt(args), critic_format=args.critic_format)
     if args.json:
         print(result.model_dump_json(indent=2), file=out)
         return 0
@@ -185,7 +189,8 @@ def _cmd_critique(args: argparse.Namespace, out: TextIO) -> int:
 
     problem, steps = _solution_input(args)
     entry = critique_solution(problem, steps, critic=args.critic or args.generator, sympy=args.sympy,
-                              sampling=_sampling(args), critic_prompt=_critic_prompt(args))
+                              sampling=_sampling(args), critic_prompt=_critic_prompt(args),
+                              critic_format=args.critic_format)
     if args.json:
         print(entry.model_dump_json(indent=2), file=out)
     else:
@@ -204,7 +209,8 @@ def _cmd_refine(args: argparse.Namespace, out: TextIO) -> int:
     summary = refine_batch(args.input, args.output, generator=args.generator, critic=args.critic or args.generator,
                            concurrency=args.concurrency, max_rounds=args.max_rounds, sympy=args.sympy,
                            sampling=_sampling(args), overwrite=args.overwrite, limit=args.limit,
-                           progress=not args.no_progress, critic_prompt=_critic_prompt(args))
+                           progress=not args.no_progress, critic_prompt=_critic_prompt(args),
+                           critic_format=args.critic_format)
     gold = ""
     if summary.correct_before is not None:
         gold = f"; correct before {summary.correct_before}, after {summary.correct_after}"
@@ -244,6 +250,8 @@ def _print_round(entry: RoundTrace, out: TextIO, heading: bool = True) -> None:
     if entry.flagged_by is not None:
         combined = f"; first wrong step {entry.first_wrong_step1} (flagged by {entry.flagged_by})"
     print(f"  {verdict}{combined}", file=out)
+    if entry.critic_note:
+        print(f"  note: {entry.critic_note}", file=out)
     if entry.refine_from_step1 is not None:
         print(f"  -> refine from step {entry.refine_from_step1}", file=out)
 
