@@ -51,7 +51,7 @@ from langgraph.types import RetryPolicy
 from pydantic import BaseModel, Field
 
 from critic.engines.base import Chat, ChatEngine, EngineError, Generation, Sampling
-from critic.guided import CriticFormat, GuidedFormat, guided_format
+from critic.guided import CriticFormat, GuidedFormat, guided_sampling
 from critic.prompts import CriticPrompt, feedback_for_refinement, refine_messages, solve_messages
 from critic.parse import parse_critique
 from critic.records import NO_ERROR, Critique, Evidence, StepCheck, first_sympy_finding
@@ -209,9 +209,9 @@ async def critique(state: LoopState, runtime: Runtime[LoopContext]) -> LoopState
         return close_round(state, ctx, Critique(status="unparsed"), critic_tokens=0)
     notes = tool_notes(state["checks"]) if ctx.sympy == "prompt" else None
     sampling = ctx.critic_sampling or ctx.sampling
-    guided = guided_format(len(steps), sampling.max_tokens) if ctx.critic_format == "guided" else None
-    if guided is not None:
-        sampling = sampling.model_copy(update={"guided_regex": guided.regex})
+    guided = None
+    if ctx.critic_format == "guided":
+        sampling, guided = guided_sampling(sampling, len(steps))
     out = await _complete(ctx.critic, ctx.critic_prompt.messages(state["problem"], steps, tool_notes=notes), sampling)
     note = guided_note(guided, out) if guided is not None else None
     if note is not None:

@@ -52,6 +52,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from critic.engines.base import Sampling
+
 __all__ = [
     "CRITIC_FORMATS",
     "CriticFormat",
@@ -59,6 +61,7 @@ __all__ = [
     "critique_regex",
     "fixed_chars",
     "guided_format",
+    "guided_sampling",
     "reasoning_budget",
 ]
 
@@ -225,3 +228,10 @@ def guided_format(num_steps: int, max_tokens: int, reasoning_chars: int | None =
     longest = fixed_chars(num_steps) + num_steps * chars
     return GuidedFormat(num_steps=num_steps, max_tokens=max_tokens, reasoning_chars=chars, regex=regex,
                         max_chars=longest, fits=longest + 1 <= max_tokens)
+
+
+def guided_sampling(sampling: Sampling, num_steps: int) -> tuple[Sampling, GuidedFormat]:
+    """``sampling`` holding a critique of ``num_steps`` steps to the format within its ``max_tokens``, and that
+    format (to check the answer with :meth:`GuidedFormat.matches`)."""
+    guided = guided_format(num_steps, sampling.max_tokens)
+    return sampling.model_copy(update={"guided_regex": guided.regex}), guided

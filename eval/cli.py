@@ -121,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     err.add_argument("--temperature", type=float, help="default: the protocol's (ours: 0 greedy, 0.7 sample / maj)")
     err.add_argument("--top-p", type=float, dest="top_p")
     err.add_argument("--max-tokens", type=int, dest="max_tokens", help="critique token limit (ours: 2048)")
+    err.add_argument("--critic-format", dest="critic_format", choices=["free", "guided"],
+                     help="guided: the engine holds each critique to the trained format (default: free)")
     err.add_argument("--batch-size", type=int, dest="batch_size", help="chats per engine call (default: 32)")
     err.add_argument("--reference", metavar="YAML", help="published numbers per subset to compare with in report.md "
                                                          "and f1.png (averages only over subsets on both sides)")

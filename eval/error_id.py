@@ -19,6 +19,7 @@ The run writes ``predictions.jsonl`` one row per sample as each batch finishes, 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Hashable, Sequence
 from functools import partial
@@ -29,7 +30,8 @@ from pydantic import Field, model_validator
 
 from critic.configs import StrictConfig
 from critic.data import PROCESSBENCH_SUBSETS, JsonlWriter, load_dataset_by_name
-from critic.engines.base import ChatEngine, Sampling
+from critic.engines.base import ChatEngine, Generation, Sampling
+from critic.guided import CriticFormat, guided_format, guided_sampling
 from critic.parse import parse_critique, parse_processbench
 from critic.prompts import CriticPrompt
 from critic.protocol import PROTOCOLS, Extraction, ProtocolName, VoteFilter, has_answer_marker, parse_reference, \
@@ -77,6 +79,9 @@ class ErrorIdConfig(StrictConfig):
     temperature: float = Field(0.0, ge=0.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     max_tokens: int = Field(2048, ge=1)
+    critic_format: CriticFormat = Field(
+        "free", description="guided: the engine holds each critique to the trained format (critic.guided); presets "
+                            "leave it free")
     limit: int | None = Field(None, ge=1, description="solutions per data set (a seeded random subset)")
     seed: int | None = 0
     batch_size: int = Field(32, ge=1, description="chats per engine call; does not change results")
@@ -116,6 +121,9 @@ class ErrorIdConfig(StrictConfig):
             raise ValueError("the SymPy baseline is deterministic: use greedy decoding")
         if self.prompt == "processbench" and self.step_tagging != "startswith":
             raise ValueError("step_tagging applies to the deliberate prompt (processbench tags <paragraph_i> blocks)")
+        if self.critic_format == "guided" and (self.prompt != "deliberate" or self.critic == SYMPY_CRITIC):
+            raise ValueError("critic_format guided holds an engine's critique to the deliberate format: it needs "
+                             "prompt deliberate and an engine critic")
         return self
 
     @property
@@ -287,12 +295,31 @@ def _run_engine(config: ErrorIdConfig, todo: list[tuple[str, LabeledSolution]], 
     sampling = config.sampling
     # Many chats per call so the engine batches them; rows are written as each chunk finishes.
     for chunk in rundir.chunks(todo, config.batch_size):
-        outputs = engine.generate([build(s.problem, s.steps) for _, s in chunk], sampling)
+        chats = [build(s.problem, s.steps) for _, s in chunk]
+        if config.critic_format == "guided":
+            outputs = _generate_guided(engine, chats, [len(s.steps) for _, s in chunk], sampling)
+        else:
+            outputs = engine.generate(chats, sampling)
         for (key, sample), generations in zip(chunk, outputs, strict=True):
             critiques = [parse(str(g), len(sample.steps), getattr(g, "finish_reason", "stop")) for g in generations]
             votes = vote_keys(config, [str(g) for g in generations], critiques)
             tokens = sum(getattr(g, "num_tokens", 0) for g in generations)
             finish = [getattr(g, "finish_reason", "stop") for g in generations]  # "error": the engine refused it
+            extra = {}
+            if config.critic_format == "guided":  # False: the engine did not hold that sample to the format
+                extra["guided_matches"] = [guided_format(len(sample.steps), sampling.max_tokens).matches(str(g))
+                                           for g in generations]
             writer.write(prediction_row(key, sample, critiques, config.decoding, tokens, votes=votes,
-                                        finish_reasons=finish))
+                                        finish_reasons=finish, **extra))
         bar.update(len(chunk))
+
+
+def _generate_guided(engine: ChatEngine, chats: list, num_steps: list[int],
+                     sampling: Sampling) -> list[list[Generation]]:
+    """Each chat with the guided format of its own step count (critic.guided): concurrent ``agenerate`` calls, so the
+    engine still batches the whole chunk although the constraints differ."""
+    async def run() -> list[list[Generation]]:
+        return await asyncio.gather(*(engine.agenerate(chat, guided_sampling(sampling, n)[0])
+                                      for chat, n in zip(chats, num_steps)))
+
+    return asyncio.run(run())

@@ -158,3 +158,52 @@ def test_cli_prints_the_note(monkeypatch, capsys):
 def test_cli_bad_critic_format_is_a_usage_error(capsys):
     assert main(["solve", "--critic-format", "strict", "q"]) == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+# ---- eval error-id ---------------------------------------------------------------------------------------------------
+
+
+def test_error_id_guided_sends_each_solution_its_own_format(tmp_path, fixtures_dir):
+    from eval.error_id import ErrorIdConfig, run_error_id
+
+    data = str(fixtures_dir / "processbench_gsm8k.json")
+    engine = FakeScriptedEngine(lambda chat, s, i: trained_critique(steps_in(chat)) if i % 2 else "Fine. \\boxed{-1}")
+    config = ErrorIdConfig(critic="fake", data=[data], critic_format="guided", max_tokens=400, limit=6, batch_size=4)
+    run_error_id(config, tmp_path / "run", engine=engine, progress=False)
+    assert len(engine.calls) == 6
+    counts = set()
+    for chat, sampling in zip(engine.calls, engine.samplings):
+        counts.add(steps_in(chat))
+        assert sampling.guided_regex == guided_format(steps_in(chat), 400).regex
+    assert len(counts) > 1  # several step counts, each with its own format
+    rows = [json.loads(line) for line in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
+    assert sorted(r["guided_matches"] for r in rows) == [[False]] * 3 + [[True]] * 3
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["critic_format"] == "guided"
+
+
+def test_error_id_config_critic_format():
+    from pydantic import ValidationError
+
+    from eval.error_id import ErrorIdConfig
+
+    assert ErrorIdConfig().critic_format == "free"
+    assert ErrorIdConfig(protocol="deepcritic").critic_format == "free"  # presets stay unconstrained
+    assert ErrorIdConfig(protocol="deepcritic", critic_format="guided").critic_format == "guided"
+    with pytest.raises(ValidationError, match="needs prompt deliberate"):
+        ErrorIdConfig(prompt="processbench", critic_format="guided")
+    with pytest.raises(ValidationError, match="needs prompt deliberate and an engine critic"):
+        ErrorIdConfig(critic="sympy", critic_format="guided")
+    with pytest.raises(ValidationError):
+        ErrorIdConfig(critic_format="strict")
+
+
+def test_eval_cli_flag_reaches_the_config(tmp_path, fixtures_dir, monkeypatch):
+    from eval.cli import main as eval_main
+
+    engine = FakeScriptedEngine(lambda chat, s, i: trained_critique(steps_in(chat)))
+    monkeypatch.setattr("critic.engines.get_engine", lambda spec, **kw: engine)
+    argv = ["error-id", "--critic", "fake", "--data", str(fixtures_dir / "processbench_gsm8k.json"), "--limit", "2",
+            "--critic-format", "guided", "--max-tokens", "300", "-o", str(tmp_path / "run"), "--no-progress"]
+    assert eval_main(argv) == 0
+    assert len(engine.samplings) == 2 and all(s.guided_regex for s in engine.samplings)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["critic_format"] == "guided"
