@@ -19,15 +19,18 @@ that is, the union over ``k`` of (blocks ``1..k-1`` judged ``1``, block ``k`` ju
 ``n`` blocks judged ``1``, ``Answer -1``). Step numbers, the stop at the first wrong step and the Answer index are
 forced by the constraint; the model chooses only each verdict and the reasoning text. The expression is built as a
 chain of nested alternatives (after each judgement box ``-1`` closes with the Answer, ``1`` opens the next block),
-so its size is linear in ``n`` (about 200 characters per step) and every position has one way to match: Python's
-``re`` and the engines' automata read it without backtracking.
+so its size is linear in ``n`` (about 250 characters per step) and at every position at most two characters of
+look-ahead decide which part matches: Python's ``re`` checks a text in linear time.
 
-The reasoning of a block is one line of at most ``reasoning_chars`` printable ASCII characters without a backslash:
+The reasoning of a block is at most ``reasoning_chars`` characters: lines of printable ASCII separated by one or
+two newlines (paragraphs), each line at most :data:`LINE_CHARS` characters:
 
-* no backslash, so the reasoning holds no ``\\boxed{}`` (nor ``\\fbox{}``) that a reader could take for a verdict;
-* one line that does not start with a space, ``# * _ >`` or ``Cr``/``cr`` (any case), so no line of it is a
-  "Critique of Step i" heading (:mod:`critic.parse` reads headings only at a line start, after that decoration);
-* a newline ends it: the only continuation is the judgement line.
+* no ``{``, so the reasoning holds no ``\\boxed{}`` (nor ``\\fbox{}``) that a reader could take for a verdict
+  (:mod:`critic.boxed` needs the brace); backslashes are allowed, so ``\\( 48 \\div 2 = 24 \\)`` and ``\\times``
+  can be written, but not ``\\frac{..}{..}`` or ``\\text{..}``;
+* no line starts with a space, ``# * _ >`` or ``Cr``/``cr`` (any case), so no line is a "Critique of Step i"
+  heading (:mod:`critic.parse` reads headings only at a line start, after that decoration), and after a blank
+  line only ``**Judgement**`` can start with ``*``: where the reasoning ends is never ambiguous.
 
 **The token budget.** Every character the constraint admits is ASCII, so every generated token (byte-level BPE)
 covers at least one character, and a critique of ``c`` characters takes at most ``c`` tokens (+1 for the end of
@@ -58,6 +61,7 @@ __all__ = [
     "CRITIC_FORMATS",
     "CriticFormat",
     "GuidedFormat",
+    "LINE_CHARS",
     "critique_regex",
     "fixed_chars",
     "guided_format",
@@ -87,7 +91,9 @@ _ALL_CORRECT = _ANSWER.format(k=-1)
 # Reasoning characters: printable ASCII (space .. ~) without the backslash. The first character of the line also
 # excludes what may start a heading: spaces, markdown decoration and "c"/"C" (which may only be followed by a
 # character other than "r"/"R", so "Critique" cannot start the line).
-_PRINTABLE = frozenset(chr(c) for c in range(0x20, 0x7F)) - {"\\"}
+LINE_CHARS = 500  # longest line of reasoning (characters); a longer budget allows more lines
+
+_PRINTABLE = frozenset(chr(c) for c in range(0x20, 0x7F)) - {"{"}
 _FIRST = _PRINTABLE - set(" #*_>cC")
 _AFTER_C = _PRINTABLE - set("rR")
 _CLASS_ESCAPE = set("\\]-[^")  # characters escaped inside a character class
@@ -129,14 +135,37 @@ def _upto(cls: str, m: int) -> str:
     return "" if m <= 0 else (cls if m == 1 else f"{cls}{{0,{m}}}")
 
 
-def _reasoning(chars: int) -> str:
-    """One line of at most ``chars`` characters (possibly empty) that cannot be read as a heading or hold a box."""
-    if chars <= 0:
-        return ""
+def _line(chars: int) -> str:
+    """One line of 1..``chars`` characters that cannot be read as a heading or open a box."""
     plain = _FIRST_CLASS + _upto(_ANY, chars - 1)
     if chars == 1:
-        return f"(?:{plain}|[cC])?"
-    return f"(?:{plain}|[cC](?:{_AFTER_C_CLASS}{_upto(_ANY, chars - 2)})?)?"
+        return f"(?:{plain}|[cC])"
+    return f"(?:{plain}|[cC](?:{_AFTER_C_CLASS}{_upto(_ANY, chars - 2)})?)"
+
+
+def _reasoning_shape(chars: int) -> tuple[int, int]:
+    """(lines, characters per line) of a reasoning bound of ``chars`` characters: lines of up to
+    :data:`LINE_CHARS`, as many as fit with their separators (up to two newlines each)."""
+    if chars <= 0:
+        return 0, 0
+    width = min(chars, LINE_CHARS)
+    return max(1, (chars + 2) // (width + 2)), width
+
+
+def _reasoning_max(chars: int) -> int:
+    """The longest reasoning the pattern of :func:`_reasoning` admits (<= ``chars``)."""
+    lines, width = _reasoning_shape(chars)
+    return lines * width + 2 * max(lines - 1, 0)
+
+
+def _reasoning(chars: int) -> str:
+    """Reasoning of at most ``chars`` characters (possibly empty): see the module docstring."""
+    lines, width = _reasoning_shape(chars)
+    if lines == 0:
+        return ""
+    line = _line(width)
+    more = "" if lines == 1 else f"(?:\\n\\n?{line})" + ("?" if lines == 2 else f"{{0,{lines - 1}}}")
+    return f"(?:{line}{more})?"
 
 
 def _check_steps(num_steps: int) -> None:
@@ -146,7 +175,7 @@ def _check_steps(num_steps: int) -> None:
 
 def critique_regex(num_steps: int, reasoning_chars: int) -> str:
     """The regex of every trained-format critique of ``num_steps`` steps whose reasoning lines have at most
-    ``reasoning_chars`` characters (see the module docstring). Length ~ ``num_steps * 200`` characters.
+    ``reasoning_chars`` characters (see the module docstring). Length ~ ``num_steps * 250`` characters.
 
     Raises:
         ValueError: ``num_steps < 1`` or ``reasoning_chars < 0``.
@@ -225,7 +254,7 @@ def guided_format(num_steps: int, max_tokens: int, reasoning_chars: int | None =
         raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
     chars = reasoning_budget(num_steps, max_tokens) if reasoning_chars is None else reasoning_chars
     regex = critique_regex(num_steps, chars)
-    longest = fixed_chars(num_steps) + num_steps * chars
+    longest = fixed_chars(num_steps) + num_steps * _reasoning_max(chars)
     return GuidedFormat(num_steps=num_steps, max_tokens=max_tokens, reasoning_chars=chars, regex=regex,
                         max_chars=longest, fits=longest + 1 <= max_tokens)
 

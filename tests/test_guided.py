@@ -153,9 +153,9 @@ def test_budget_examples():
 
 
 def test_regex_size_is_linear_in_steps():
-    sizes = {n: len(critique_regex(n, 300)) for n in (10, 20, 40)}
+    sizes = {n: len(critique_regex(n, 3000)) for n in (10, 20, 40)}
     assert sizes[40] - sizes[20] <= 2 * (sizes[20] - sizes[10]) + 40
-    assert sizes[40] < 220 * 40
+    assert sizes[40] < 300 * 40
     for n in range(1, 41):
         re.compile(critique_regex(n, 50))
 
@@ -195,12 +195,15 @@ def test_trained_format_matches(verdicts, n):
 # starting with "Cr", so the reader never takes it for a verdict.
 ADMITTED_REASONING = [
     "Judgement: 1. Answer: 3. The answer is 5 and **Answer**: 2",
-    "So **Judgement**: -1 {boxed}{-1} }} {{",
+    "So **Judgement**: -1 boxed}-1 }} \\\\fbox }",
     "I read Critique of Step 2 here, mid-line. Final answer = 7",
     "check: 48/2 = 24, so 48 + 24 = 72 (correct)",
     "Correct: 3 * 4 = 12",
     "c",
     "",
+    "\\( 48 \\div 2 = 24 \\) and \\[ 3 \\times 4 \\] so the last word is \\boxed",
+    "First I redo it: 2 + 3 = 5.\nThen the units.\n\nRe-check another way: 5 - 3 = 2. Fine.",
+    "Two lines.\n- Critique of Step 1 is not a heading here }",
 ]
 
 
@@ -229,9 +232,12 @@ def _malformed() -> dict[str, str]:
         "stops early without a wrong step": _critique(["correct", "correct"], answer=-1),
         "no Answer line": good.rsplit("\n\n", 1)[0],
         "a box in the reasoning": _critique(["correct", "wrong"], texts=["x \\boxed{1}", "y"]),
-        "a backslash in the reasoning": _critique(["correct", "wrong"], texts=["\\frac{1}{2}", "y"]),
+        "a brace in the reasoning": _critique(["correct", "wrong"], texts=["\\frac{1}{2}", "y"]),
+        "a heading on a later line": _critique(["correct", "wrong"], texts=["fine\nCritique of Step 2", "y"]),
+        "three newlines in the reasoning": _critique(["correct", "wrong"], texts=["a\n\n\nb", "y"]),
+        "a line that starts with a space": _critique(["correct", "wrong"], texts=["a\n b", "y"]),
         "a heading inside the reasoning": _critique(["correct", "wrong"], texts=["a\n**Critique of Step 2**", "y"]),
-        "two reasoning lines": _critique(["correct", "wrong"], texts=["a\nb", "y"]),
+        "two lines where the bound allows one": _critique(["correct", "wrong"], texts=["a\nb", "y"]),
         "reasoning starts like a heading": _critique(["correct", "wrong"], texts=["Critique of Step 2 ok", "y"]),
         "reasoning starts with cr": _critique(["correct", "wrong"], texts=["cross-check", "y"]),
         "reasoning starts with a space": _critique(["correct", "wrong"], texts=[" ok", "y"]),
