@@ -193,8 +193,8 @@ async def check(state: LoopState, runtime: Runtime[LoopContext]) -> LoopState:
 
 def guided_note(guided: GuidedFormat, out: Generation) -> str | None:
     """What a guided critique's round should say about the format (None: nothing to say): the engine did not hold
-    the text to the format (it stopped by itself yet does not match), or the format could not fit ``max_tokens``."""
-    if out.finish_reason == "stop" and not guided.matches(out):
+    the text to the format (:meth:`GuidedFormat.held`), or the format could not fit ``max_tokens``."""
+    if not guided.held(out, out.finish_reason):
         return ("guided: the critic engine did not hold the critique to the format (a server without structured "
                 "outputs?); read as free text")
     if not guided.fits:

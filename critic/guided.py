@@ -233,6 +233,14 @@ class GuidedFormat(BaseModel):
         """Whether ``text`` is a complete critique of this format (Python ``re``; linear time, no backtracking)."""
         return _compiled(self.regex).fullmatch(text) is not None
 
+    def held(self, text: str, finish_reason: str) -> bool:
+        """Whether a generation was held to the format: a complete critique when it stopped by itself; when the
+        token limit cut it, a text that at least opens like one (the first heading; a cheap necessary check)."""
+        if finish_reason == "stop":
+            return self.matches(text)
+        opening = _heading(1)
+        return text[: len(opening)] == opening[: len(text)]
+
 
 @functools.lru_cache(maxsize=64)
 def _compiled(regex: str) -> re.Pattern[str]:

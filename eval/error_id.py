@@ -307,8 +307,8 @@ def _run_engine(config: ErrorIdConfig, todo: list[tuple[str, LabeledSolution]], 
             finish = [getattr(g, "finish_reason", "stop") for g in generations]  # "error": the engine refused it
             extra = {}
             if config.critic_format == "guided":  # False: the engine did not hold that sample to the format
-                extra["guided_matches"] = [guided_format(len(sample.steps), sampling.max_tokens).matches(str(g))
-                                           for g in generations]
+                guided = guided_format(len(sample.steps), sampling.max_tokens)
+                extra["guided_held"] = [guided.held(str(g), getattr(g, "finish_reason", "stop")) for g in generations]
             writer.write(prediction_row(key, sample, critiques, config.decoding, tokens, votes=votes,
                                         finish_reasons=finish, **extra))
         bar.update(len(chunk))

@@ -128,6 +128,20 @@ def test_admitted_critiques_parse_ok_and_cuts_parse_truncated(n):
         assert -1 in answers or n > 9  # the all-correct path is reached (rarely at p_continue < 1 for long n)
 
 
+def test_held_accepts_the_format_whole_or_cut_and_nothing_else():
+    rng = random.Random(7)
+    g = guided_format(4, 512)
+    for _ in range(20):
+        text = sample(g.regex, rng, p_continue=0.7)
+        assert g.held(text, "stop")
+        for cut in (0, 5, len("**Critique of Step 1**\n"), len(text) // 2, len(text) - 1):
+            assert g.held(text[:cut], "length")
+            assert cut == len(text) or not g.held(text[:cut], "stop")
+    others = ("Step 1 is fine. ", "**Critique of step 1**\n", "\n**Critique of Step 1**\n", "**Answer**: \\boxed{-1}")
+    for free in others:
+        assert not g.held(free, "length") and not g.held(free, "stop")
+
+
 @pytest.mark.parametrize("n", [1, 4, 12, 40])
 @pytest.mark.parametrize("max_tokens", [32, 200, 512, 4096])
 def test_longest_admitted_critique_fits_max_tokens(n, max_tokens):

@@ -13,7 +13,7 @@ import agent.solve
 from agent import critique_solution, solve_with_critic
 from agent.cli import main
 from agent.solve import make_context
-from critic.engines.base import Chat, Sampling
+from critic.engines.base import Chat, Generation, Sampling
 from critic.engines.fake import FakeScriptedEngine
 from critic.guided import guided_format
 from critic.prompts import CriticPrompt, format_critique
@@ -85,6 +85,23 @@ def test_an_engine_that_ignores_the_constraint_is_noted_and_read_as_free_text():
     entry = critique_solution(PROBLEM, STEPS, critic=engine, sympy="off", critic_format="guided")
     assert entry.critic_note and "did not hold the critique to the format" in entry.critic_note
     assert entry.critique.status == "ok" and entry.critique.first_wrong_step1 == -1  # the free reading
+
+
+class LengthCutFake(FakeScriptedEngine):
+    """Scripted fake whose every reply is marked as cut by the token limit."""
+
+    def _one(self, chat, sampling):
+        replies = super()._one(chat, sampling)
+        return [Generation(str(g), num_tokens=g.num_tokens, finish_reason="length") for g in replies]
+
+
+def test_an_engine_that_ignores_the_constraint_is_noted_even_when_cut():
+    engine = LengthCutFake(lambda chat, s, i: "Step 1 is right. Step 2 is")
+    entry = critique_solution(PROBLEM, STEPS, critic=engine, sympy="off", critic_format="guided")
+    assert "did not hold" in entry.critic_note and entry.critique.status == "truncated"
+    cut = LengthCutFake(lambda chat, s, i: trained_critique(3)[:60])  # the format, cut: nothing to say
+    entry = critique_solution(PROBLEM, STEPS, critic=cut, sympy="off", critic_format="guided")
+    assert entry.critic_note is None and entry.critique.status == "truncated"
 
 
 def test_a_format_too_long_for_max_tokens_is_noted():
@@ -177,7 +194,7 @@ def test_error_id_guided_sends_each_solution_its_own_format(tmp_path, fixtures_d
         assert sampling.guided_regex == guided_format(steps_in(chat), 400).regex
     assert len(counts) > 1  # several step counts, each with its own format
     rows = [json.loads(line) for line in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
-    assert sorted(r["guided_matches"] for r in rows) == [[False]] * 3 + [[True]] * 3
+    assert sorted(r["guided_held"] for r in rows) == [[False]] * 3 + [[True]] * 3
     assert json.loads((tmp_path / "run" / "config.json").read_text())["critic_format"] == "guided"
 
 
