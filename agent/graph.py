@@ -59,6 +59,7 @@ from critic.steps import split_steps
 from critic.sympy_tool import check_steps
 
 log = logging.getLogger(__name__)
+_WARNED_UNGUIDED: set[str] = set()  # critic engines already reported for ignoring the guided format
 
 SympyMode = Literal["off", "veto", "prompt"]
 SYMPY_MODES: tuple[str, ...] = ("off", "veto", "prompt")
@@ -214,7 +215,8 @@ async def critique(state: LoopState, runtime: Runtime[LoopContext]) -> LoopState
         sampling, guided = guided_sampling(sampling, len(steps))
     out = await _complete(ctx.critic, ctx.critic_prompt.messages(state["problem"], steps, tool_notes=notes), sampling)
     note = guided_note(guided, out) if guided is not None else None
-    if note is not None:
+    if note is not None and not guided.held(out, out.finish_reason) and ctx.critic.name not in _WARNED_UNGUIDED:
+        _WARNED_UNGUIDED.add(ctx.critic.name)  # a misconfiguration: say it once per engine (every round notes it)
         log.warning("%s: %s", ctx.critic.name, note)
     update = close_round(state, ctx, parse_critique(out, len(steps), out.finish_reason), critic_tokens=out.num_tokens,
                          critic_note=note)

@@ -79,12 +79,15 @@ def test_free_sends_no_constraint():
     assert result.trace[0].critic_note is None
 
 
-def test_an_engine_that_ignores_the_constraint_is_noted_and_read_as_free_text():
+def test_an_engine_that_ignores_the_constraint_is_noted_and_read_as_free_text(caplog):
     free_text = "Step 1 is right. Step 2 is right. Step 3 is right.\n\n**Answer**: \\boxed{-1}"
-    engine = fake(lambda n: free_text)
-    entry = critique_solution(PROBLEM, STEPS, critic=engine, sympy="off", critic_format="guided")
-    assert entry.critic_note and "did not hold the critique to the format" in entry.critic_note
-    assert entry.critique.status == "ok" and entry.critique.first_wrong_step1 == -1  # the free reading
+    engine = FakeScriptedEngine(lambda chat, s, i: free_text, name="fake:ignores-structured-outputs")
+    for _ in range(2):
+        entry = critique_solution(PROBLEM, STEPS, critic=engine, sympy="off", critic_format="guided")
+        assert entry.critic_note and "did not hold the critique to the format" in entry.critic_note
+        assert entry.critique.status == "ok" and entry.critique.first_wrong_step1 == -1  # the free reading
+    warned = [r for r in caplog.records if "fake:ignores-structured-outputs" in r.getMessage()]
+    assert len(warned) == 1  # once per engine, not once per round
 
 
 class LengthCutFake(FakeScriptedEngine):
