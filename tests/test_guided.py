@@ -160,7 +160,8 @@ def test_longest_admitted_critique_fits_max_tokens(n, max_tokens):
 
 def test_budget_examples():
     assert reasoning_budget(3, 512) > 100
-    assert guided_format(8, 512).fits and not guided_format(10, 512).fits
+    assert guided_format(9, 512).fits and not guided_format(10, 512).fits
+    assert guided_format(4, 512).reasoning_chars == 71
     assert guided_format(38, 2048).fits and not guided_format(40, 2048).fits
     assert guided_format(40, 4096).reasoning_chars >= 45
     assert guided_format(3, 512, reasoning_chars=20).reasoning_chars == 20
