@@ -8,7 +8,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	HF_HUB_OFFLINE=1 $(VENV)/deepcritic solve "$(PROBLEM)"
+	HF_HUB_OFFLINE=1 $(VENV)/deepcritic solve --critic-format guided "$(PROBLEM)"
 
 test: setup
 	HF_HUB_OFFLINE=1 $(VENV)/python -m pytest

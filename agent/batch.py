@@ -197,6 +197,7 @@ async def arefine_batch(
     limit: int | None = None,
     progress: bool = True,
     critic_prompt: CriticPrompt | None = None,
+    critic_format: str = "free",
     retry_errors: bool = False,
     shard: str | None = None,
     engine_args: Mapping[str, Mapping[str, Any]] | None = None,
@@ -231,7 +232,7 @@ async def arefine_batch(
         if pending:
             ctx = make_context(generator, critic, max_rounds=max_rounds, sympy=sympy, sampling=sampling,
                                critic_sampling=critic_sampling, critic_prompt=critic_prompt,
-                               engine_args=engine_args)
+                               critic_format=critic_format, engine_args=engine_args)
             await _run_pending(pending, out_path, summary, ctx, concurrency=concurrency, progress=progress)
         summary.error_rows = count_error_rows(read_best_rows(out_path), wanted)
     return summary
@@ -296,6 +297,7 @@ def refine_batch(
     limit: int | None = None,
     progress: bool = True,
     critic_prompt: CriticPrompt | None = None,
+    critic_format: str = "free",
     retry_errors: bool = False,
     shard: str | None = None,
     engine_args: Mapping[str, Mapping[str, Any]] | None = None,
@@ -303,15 +305,15 @@ def refine_batch(
     """Critique and refine every row's solution; write one JSONL row per input id to ``out_path``; resume by id.
 
     See the module docstring for the row formats and failure semantics. ``concurrency``: rows in flight (default:
-    sized for the engines); ``critic_prompt`` builds the critic's chat (default: our wording); ``retry_errors``: rerun
-    ids whose row is an error row; ``shard``: ``"i/N"``, only the ids of that shard (:class:`critic.io.Shard`);
-    ``engine_args``: engine options per role (``generator`` / ``critic``) for engines given as specs, built only when
-    some row is left to do. Returns a :class:`BatchSummary`; raises :class:`~critic.engines.base.EngineDead` when the
-    engine dies (rows in flight unwritten, rerun to resume) and :class:`~critic.io.OutputLocked` when another run
-    writes ``out_path``.
+    sized for the engines); ``critic_prompt`` builds the critic's chat (default: our wording); ``critic_format``:
+    ``free`` | ``guided`` (see :func:`agent.solve.solve_with_critic`); ``retry_errors``: rerun ids whose row is an
+    error row; ``shard``: ``"i/N"``, only the ids of that shard (:class:`critic.io.Shard`); ``engine_args``: engine
+    options per role (``generator`` / ``critic``) for engines given as specs, built only when some row is left to do.
+    Returns a :class:`BatchSummary`; raises :class:`~critic.engines.base.EngineDead` when the engine dies (rows in
+    flight unwritten, rerun to resume) and :class:`~critic.io.OutputLocked` when another run writes ``out_path``.
     """
     return run_sync(arefine_batch(rows, out_path, generator=generator, critic=critic, concurrency=concurrency,
                                   max_rounds=max_rounds, sympy=sympy, sampling=sampling,
                                   critic_sampling=critic_sampling, overwrite=overwrite, limit=limit,
-                                  progress=progress, critic_prompt=critic_prompt, retry_errors=retry_errors,
-                                  shard=shard, engine_args=engine_args))
+                                  progress=progress, critic_prompt=critic_prompt, critic_format=critic_format,
+                                  retry_errors=retry_errors, shard=shard, engine_args=engine_args))

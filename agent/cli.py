@@ -19,6 +19,7 @@ from agent.graph import SYMPY_MODES, RoundTrace
 from critic.engines.base import EngineDead, EngineError, Sampling
 from critic.io import OutputLocked
 from critic.jobs import EXIT_ENGINE, EXIT_USAGE
+from critic.guided import CRITIC_FORMATS
 
 PROG = "deepcritic"
 
@@ -69,6 +70,9 @@ def _shared_flags() -> argparse.ArgumentParser:
     g.add_argument("--sympy", choices=SYMPY_MODES, default="veto",
                    help="SymPy checks: off, veto (a definite contradiction flags the step) or prompt (shown to the "
                         "critic as notes) (default: veto)")
+    g.add_argument("--critic-format", choices=CRITIC_FORMATS, default="free",
+                   help="free, or guided: the engine holds the critique to the trained format (a block per step, "
+                        "then the Answer; needs vllm: or an OpenAI server with structured outputs) (default: free)")
     g.add_argument("--prompt-template", metavar="FILE", default=None,
                    help="critic template: str.format text with {problem} and {tagged_response} (default: our wording)")
     g.add_argument("--system-prompt", metavar="TEXT|none", default=None,
@@ -196,7 +200,7 @@ def _cmd_solve(args: argparse.Namespace, out: TextIO) -> int:
     engines = _engines(args, args.generator, args.critic or args.generator)
     result = solve_with_critic(problem, generator=engines["generator"], critic=engines["critic"],
                                max_rounds=args.max_rounds, sympy=args.sympy, sampling=sampling,
-                               critic_prompt=critic_prompt)
+                               critic_prompt=critic_prompt, critic_format=args.critic_format)
     if args.json:
         print(result.model_dump_json(indent=2), file=out)
         return 0
@@ -240,7 +244,7 @@ def _cmd_critique(args: argparse.Namespace, out: TextIO) -> int:
     sampling, critic_prompt = _sampling(args), _critic_prompt(args)
     critic = _engines(args, None, args.critic or args.generator)["critic"]
     entry = critique_solution(problem, steps, critic=critic, sympy=args.sympy, sampling=sampling,
-                              critic_prompt=critic_prompt)
+                              critic_prompt=critic_prompt, critic_format=args.critic_format)
     if args.json:
         print(entry.model_dump_json(indent=2), file=out)
     else:
@@ -264,7 +268,7 @@ def _cmd_refine(args: argparse.Namespace, out: TextIO) -> int:
                            concurrency=args.concurrency, max_rounds=args.max_rounds, sympy=args.sympy,
                            sampling=_sampling(args), overwrite=args.overwrite, limit=args.limit,
                            progress=not args.no_progress, critic_prompt=_critic_prompt(args),
-                           retry_errors=args.retry_errors, shard=args.shard,
+                           critic_format=args.critic_format, retry_errors=args.retry_errors, shard=args.shard,
                            engine_args=_engine_args(args, args.generator, critic))
     gold = ""
     if summary.correct_before is not None:
@@ -347,6 +351,8 @@ def _print_round(entry: RoundTrace, out: TextIO, heading: bool = True) -> None:
     if entry.flagged_by is not None:
         combined = f"; first wrong step {entry.first_wrong_step1} (flagged by {entry.flagged_by})"
     print(f"  {verdict}{combined}", file=out)
+    if entry.critic_note:
+        print(f"  note: {entry.critic_note}", file=out)
     if entry.refine_from_step1 is not None:
         print(f"  -> refine from step {entry.refine_from_step1}", file=out)
 

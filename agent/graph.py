@@ -27,6 +27,12 @@ SymPy modes: ``off`` (no checks), ``veto`` (first wrong step = the earlier of th
 contradiction; the evidence goes into the feedback), ``prompt`` (the findings are shown to the critic as tool notes;
 the critic alone decides).
 
+Critic formats: ``free`` (the critic writes what it likes; :func:`critic.parse.parse_critique` reads it) or
+``guided`` (the engine holds the critique to the trained format with structured outputs, :mod:`critic.guided`: a
+block per step up to the first wrong one, then the Answer; the reasoning bound makes it fit ``max_tokens``). A guided
+critique that does not match the format although it stopped by itself means the engine ignored the constraint (a
+server without structured outputs): the round keeps the free reading and says so in ``critic_note``.
+
 Engines and settings travel in the run's :class:`LoopContext` (LangGraph runtime context), never in the state, so
 one compiled graph serves every run and many runs share one batching engine concurrently.
 """
@@ -34,6 +40,7 @@ one compiled graph serves every run and many runs share one batching engine conc
 from __future__ import annotations
 
 import asyncio
+import logging
 import operator
 from dataclasses import dataclass, field
 from typing import Annotated, Literal, TypedDict
@@ -53,11 +60,15 @@ from critic.engines.base import (
     Sampling,
     check_generations,
 )
+from critic.guided import CriticFormat, GuidedFormat, guided_sampling
 from critic.prompts import CriticPrompt, feedback_for_refinement, refine_messages, solve_messages
 from critic.parse import parse_critique
 from critic.records import NO_ERROR, Critique, Evidence, StepCheck, first_sympy_finding
 from critic.steps import split_steps
 from critic.sympy_tool import check_steps
+
+log = logging.getLogger(__name__)
+_WARNED_UNGUIDED: set[str] = set()  # critic engines already reported for ignoring the guided format
 
 SympyMode = Literal["off", "veto", "prompt"]
 SYMPY_MODES: tuple[str, ...] = ("off", "veto", "prompt")
@@ -82,6 +93,7 @@ class RoundTrace(BaseModel):
     feedback: str | None = None  # what the generator was told for that refinement
     generator_tokens: int = 0  # spent producing this round's solution
     critic_tokens: int = 0  # spent critiquing it
+    critic_note: str | None = None  # guided format only: why this critique may not be held to the format
 
 
 class LoopState(TypedDict, total=False):
@@ -104,6 +116,8 @@ class LoopState(TypedDict, total=False):
 
 @dataclass(frozen=True)
 class LoopContext:
+    """Engines and settings of one run (LangGraph runtime context; see the module docstring)."""
+
     generator: ChatEngine
     critic: ChatEngine
     max_rounds: int = 3
@@ -111,6 +125,7 @@ class LoopContext:
     sampling: Sampling = field(default_factory=Sampling)  # generator decoding
     critic_sampling: Sampling | None = None  # defaults to ``sampling``
     critic_prompt: CriticPrompt = field(default_factory=CriticPrompt)  # our wording unless a template is given
+    critic_format: CriticFormat = "free"  # guided: the critique is held to the trained format (critic.guided)
 
 
 # ---- helpers ------------------------------------------------------------------------------------------------------
@@ -188,14 +203,34 @@ async def check(state: LoopState, runtime: Runtime[LoopContext]) -> LoopState:
     return {"checks": await asyncio.to_thread(check_steps, state["problem"], state["steps"])}
 
 
+def guided_note(guided: GuidedFormat, out: Generation) -> str | None:
+    """What a guided critique's round should say about the format (None: nothing to say): the engine did not hold
+    the text to the format (:meth:`GuidedFormat.held`), or the format could not fit ``max_tokens``."""
+    if not guided.held(out, out.finish_reason):
+        return ("guided: the critic engine did not hold the critique to the format (a server without structured "
+                "outputs?); read as free text")
+    if not guided.fits:
+        return (f"guided: {guided.num_steps} steps need {guided.max_chars + 1} tokens at worst, more than "
+                f"max_tokens={guided.max_tokens}; reasoning bounded to {guided.reasoning_chars} characters per step")
+    return None
+
+
 async def critique(state: LoopState, runtime: Runtime[LoopContext]) -> LoopState:
     ctx, steps = runtime.context, state["steps"]
     if not steps:
         return close_round(state, ctx, Critique(status="unparsed"), critic_tokens=0)
     notes = tool_notes(state["checks"]) if ctx.sympy == "prompt" else None
-    out = await _complete(ctx.critic, ctx.critic_prompt.messages(state["problem"], steps, tool_notes=notes),
-                          ctx.critic_sampling or ctx.sampling)
-    update = close_round(state, ctx, parse_critique(out, len(steps), out.finish_reason), critic_tokens=out.num_tokens)
+    sampling = ctx.critic_sampling or ctx.sampling
+    guided = None
+    if ctx.critic_format == "guided":
+        sampling, guided = guided_sampling(sampling, len(steps))
+    out = await _complete(ctx.critic, ctx.critic_prompt.messages(state["problem"], steps, tool_notes=notes), sampling)
+    note = guided_note(guided, out) if guided is not None else None
+    if note is not None and not guided.held(out, out.finish_reason) and ctx.critic.name not in _WARNED_UNGUIDED:
+        _WARNED_UNGUIDED.add(ctx.critic.name)  # a misconfiguration: say it once per engine (every round notes it)
+        log.warning("%s: %s", ctx.critic.name, note)
+    update = close_round(state, ctx, parse_critique(out, len(steps), out.finish_reason), critic_tokens=out.num_tokens,
+                         critic_note=note)
     return update | {"critic_tokens": out.num_tokens}
 
 
@@ -215,7 +250,8 @@ def judge(state: LoopState, ctx: LoopContext, crit: Critique) -> tuple[StopReaso
     return None, first, by
 
 
-def close_round(state: LoopState, ctx: LoopContext, crit: Critique, critic_tokens: int) -> LoopState:
+def close_round(state: LoopState, ctx: LoopContext, crit: Critique, critic_tokens: int,
+                critic_note: str | None = None) -> LoopState:
     """The round's verdict and trace entry; with no stop reason, the refinement point and the generator's feedback."""
     stop, first, by = judge(state, ctx, crit)
     feedback = None
@@ -226,7 +262,8 @@ def close_round(state: LoopState, ctx: LoopContext, crit: Critique, critic_token
     entry = RoundTrace(round=rnd, steps=state["steps"], origin=state["origin"], kept_steps=state.get("kept_steps", 0),
                        checks=state["checks"], critique=crit, first_wrong_step1=first, flagged_by=by,
                        refine_from_step1=None if stop else first, feedback=feedback,
-                       generator_tokens=state.get("solution_tokens", 0), critic_tokens=critic_tokens)
+                       generator_tokens=state.get("solution_tokens", 0), critic_tokens=critic_tokens,
+                       critic_note=critic_note)
     update: LoopState = {"round": rnd, "critique": crit, "trace": [entry]}
     if stop is not None:
         return update | {"stop_reason": stop, "accepted": stop == "accepted"}

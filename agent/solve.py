@@ -11,6 +11,7 @@ from pydantic import BaseModel, computed_field
 from agent.graph import LOOP, SYMPY_MODES, LoopContext, LoopState, RoundTrace, StopReason, SympyMode, recursion_limit
 from critic.engines.base import ChatEngine, Sampling
 from critic.grading import extract_answer
+from critic.guided import CRITIC_FORMATS, CriticFormat
 from critic.prompts import CriticPrompt
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ class SolveResult(BaseModel):
     generator: str
     critic: str
     sympy: SympyMode
+    critic_format: CriticFormat = "free"
     generator_tokens: int = 0
     critic_tokens: int = 0
     # How the generator engine continued its assistant prefixes: "chat-extension" or "completions" for an openai:
@@ -71,16 +73,27 @@ def make_context(
     sampling: Sampling | None,
     critic_sampling: Sampling | None = None,
     critic_prompt: CriticPrompt | None = None,
+    critic_format: str = "free",
     engine_args: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> LoopContext:
-    """The loop's settings; engine specs are built here (``engine_args``: options per role, ``generator`` /
-    ``critic``, for specs given as strings)."""
+    """The :class:`LoopContext` of a run: engines resolved from specs (``engine_args``: options per role,
+    ``generator`` / ``critic``, for specs given as strings), settings checked.
+
+    Raises:
+        ValueError: an unknown ``sympy`` mode or ``critic_format``, ``max_rounds < 1``, SymPy notes with a template,
+            or ``guided`` with a critic prompt that does not ask for the trained (deliberate) format.
+    """
     if sympy not in SYMPY_MODES:
         raise ValueError(f"sympy must be one of {', '.join(SYMPY_MODES)}, got {sympy!r}")
     if max_rounds < 1:
         raise ValueError(f"max_rounds must be >= 1, got {max_rounds}")
+    if critic_format not in CRITIC_FORMATS:
+        raise ValueError(f"critic_format must be one of {', '.join(CRITIC_FORMATS)}, got {critic_format!r}")
     mode: SympyMode = sympy  # type: ignore[assignment]  # checked above
     prompt = critic_prompt or CriticPrompt()
+    if critic_format == "guided" and prompt.style != "deliberate":
+        raise ValueError(f"critic_format=guided holds the critique to the deliberate format; the {prompt.style} "
+                         "prompt asks for another")
     if mode == "prompt" and prompt.template is not None:
         raise ValueError("sympy=prompt shows SymPy notes in our critic wording; a critic template has no place for "
                          "them (use veto or off)")
@@ -88,7 +101,7 @@ def make_context(
     return LoopContext(generator=resolve_engine(generator, **args.get("generator", {})),
                        critic=resolve_engine(critic, **args.get("critic", {})), max_rounds=max_rounds,
                        sympy=mode, sampling=sampling or Sampling(), critic_sampling=critic_sampling,
-                       critic_prompt=prompt)
+                       critic_prompt=prompt, critic_format=critic_format)  # type: ignore[arg-type]  # checked
 
 
 async def run_loop(problem: str, ctx: LoopContext, steps: list[str] | None = None) -> SolveResult:
@@ -100,7 +113,8 @@ async def run_loop(problem: str, ctx: LoopContext, steps: list[str] | None = Non
     return SolveResult(
         problem=problem, steps=final["steps"], answer=final_answer(final["steps"]), accepted=final["accepted"],
         rounds=final["round"], stop_reason=final["stop_reason"], trace=final["trace"], generator=ctx.generator.name,
-        critic=ctx.critic.name, sympy=ctx.sympy, generator_tokens=final["generator_tokens"],
+        critic=ctx.critic.name, sympy=ctx.sympy, critic_format=ctx.critic_format,
+        generator_tokens=final["generator_tokens"],
         critic_tokens=final["critic_tokens"], continuation=getattr(ctx.generator, "continuation_mode", None),
     )
 
@@ -124,10 +138,11 @@ async def asolve_with_critic(
     sampling: Sampling | None = None,
     critic_sampling: Sampling | None = None,
     critic_prompt: CriticPrompt | None = None,
+    critic_format: str = "free",
 ) -> SolveResult:
     """Async :func:`solve_with_critic`, for callers that already run an event loop."""
     ctx = make_context(generator, critic, max_rounds=max_rounds, sympy=sympy, sampling=sampling,
-                       critic_sampling=critic_sampling, critic_prompt=critic_prompt)
+                       critic_sampling=critic_sampling, critic_prompt=critic_prompt, critic_format=critic_format)
     return await run_loop(problem, ctx)
 
 
@@ -141,6 +156,7 @@ def solve_with_critic(
     sampling: Sampling | None = None,
     critic_sampling: Sampling | None = None,
     critic_prompt: CriticPrompt | None = None,
+    critic_format: str = "free",
 ) -> SolveResult:
     """Generate a step-by-step solution, then critique and refine it until the critic accepts it (or the loop stops).
 
@@ -148,11 +164,13 @@ def solve_with_critic(
     ``"hf:<model>"``, ``"openai:<url>#<model>"``); None = the embedded default. ``max_rounds`` bounds the critique
     rounds (so at most ``max_rounds - 1`` refinements). ``sympy``: ``off`` | ``veto`` | ``prompt`` (see
     :mod:`agent.graph`). ``sampling`` applies to both roles unless ``critic_sampling`` is given. ``critic_prompt``
-    builds the critic's chat (:class:`critic.prompts.CriticPrompt`; default our wording).
+    builds the critic's chat (:class:`critic.prompts.CriticPrompt`; default our wording). ``critic_format``:
+    ``free`` | ``guided`` (the critique is held to the trained format by the engine's structured outputs; see
+    :mod:`critic.guided`).
     """
     return _run_sync(asolve_with_critic(problem, generator=generator, critic=critic, max_rounds=max_rounds,
                                         sympy=sympy, sampling=sampling, critic_sampling=critic_sampling,
-                                        critic_prompt=critic_prompt))
+                                        critic_prompt=critic_prompt, critic_format=critic_format))
 
 
 async def acritique_solution(
@@ -163,13 +181,15 @@ async def acritique_solution(
     sympy: str = "veto",
     sampling: Sampling | None = None,
     critic_prompt: CriticPrompt | None = None,
+    critic_format: str = "free",
 ) -> RoundTrace:
     """Async :func:`critique_solution`."""
     if not steps:
         raise ValueError("the solution has no steps")
     crit = resolve_engine(critic)
     # One round that starts at `check`: the generator is never called, so the critic stands in for it.
-    ctx = make_context(crit, crit, max_rounds=1, sympy=sympy, sampling=sampling, critic_prompt=critic_prompt)
+    ctx = make_context(crit, crit, max_rounds=1, sympy=sympy, sampling=sampling, critic_prompt=critic_prompt,
+                       critic_format=critic_format)
     return (await run_loop(problem, ctx, steps=steps)).trace[0]
 
 
@@ -181,10 +201,12 @@ def critique_solution(
     sympy: str = "veto",
     sampling: Sampling | None = None,
     critic_prompt: CriticPrompt | None = None,
+    critic_format: str = "free",
 ) -> RoundTrace:
-    """Check (SymPy) and critique one solution: per-step verdicts, findings and the combined first wrong step."""
+    """Check (SymPy) and critique one solution: per-step verdicts, findings and the combined first wrong step.
+    ``critic_format``: ``free`` | ``guided`` (see :func:`solve_with_critic`)."""
     return _run_sync(acritique_solution(problem, steps, critic=critic, sympy=sympy, sampling=sampling,
-                                        critic_prompt=critic_prompt))
+                                        critic_prompt=critic_prompt, critic_format=critic_format))
 
 
 __all__ = [

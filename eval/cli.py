@@ -138,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     err.add_argument("--top-p", type=float, dest="top_p")
     err.add_argument("--max-tokens", type=int, dest="max_tokens", help="critique token limit (ours: 2048)")
     err.add_argument("--window", type=int, help="sequences in flight (default: sized for the engine)")
+    err.add_argument("--critic-format", dest="critic_format", choices=["free", "guided"],
+                     help="guided: the engine holds each critique to the trained format (default: free)")
     err.add_argument("--reference", metavar="YAML", help="published numbers per subset to compare with in report.md "
                                                          "and f1.png (averages only over subsets on both sides)")
     _engine_flags(err, ("critic",))

@@ -33,6 +33,7 @@ from pydantic import Field, model_validator
 from critic.configs import StrictConfig
 from critic.data import PROCESSBENCH_SUBSETS, load_dataset_by_name
 from critic.engines.base import ChatEngine, Sampling, check_generations
+from critic.guided import CriticFormat, guided_sampling
 from critic.io import JsonlWriter, Shard, done_ids, read_best_rows, select_shard
 from critic.jobs import WindowedEngine, error_text, item_workers, progress_bar, run_sync, stream
 from critic.parse import parse_critique, parse_processbench
@@ -82,6 +83,9 @@ class ErrorIdConfig(StrictConfig):
     temperature: float = Field(0.0, ge=0.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     max_tokens: int = Field(2048, ge=1)
+    critic_format: CriticFormat = Field(
+        "free", description="guided: the engine holds each critique to the trained format (critic.guided); presets "
+                            "leave it free")
     limit: int | None = Field(None, ge=1, description="solutions per data set (a seeded random subset)")
     seed: int | None = 0
     shard: str | None = Field(None, description="i/N: only the solutions of shard i of N (stable hash of the key)")
@@ -127,6 +131,9 @@ class ErrorIdConfig(StrictConfig):
             raise ValueError("step_tagging applies to the deliberate prompt (processbench tags <paragraph_i> blocks)")
         if self.critic == SYMPY_CRITIC and self.engine_args:
             raise ValueError("the SymPy baseline runs no engine: drop engine_args / --critic-args")
+        if self.critic_format == "guided" and (self.prompt != "deliberate" or self.critic == SYMPY_CRITIC):
+            raise ValueError("critic_format guided holds an engine's critique to the deliberate format: it needs "
+                             "prompt deliberate and an engine critic")
         Shard.parse(self.shard)
         return self
 
@@ -326,15 +333,21 @@ async def _run_engine(config: ErrorIdConfig, todo: list[tuple[str, LabeledSoluti
     prompt, parse = critic_prompt(config), critique_reader(config)
     sampling = config.sampling
     view = WindowedEngine(engine, config.window)  # k samples of a solution are one request taking k slots
+    guided = config.critic_format == "guided"
 
     async def critique(item: tuple[str, LabeledSolution]) -> dict:
         key, sample = item
-        generations = check_generations(await view.agenerate(critic_chat(config, sample, prompt), sampling))
+        # guided: each solution's own format (critic.guided), since the step count sets the constraint
+        params, held = guided_sampling(sampling, len(sample.steps)) if guided else (sampling, None)
+        generations = check_generations(await view.agenerate(critic_chat(config, sample, prompt), params))
         critiques = [parse(str(g), len(sample.steps), g.finish_reason) for g in generations]
         votes = vote_keys(config, [str(g) for g in generations], critiques)
         tokens = sum(getattr(g, "num_tokens", 0) for g in generations)
         finish_reasons = [g.finish_reason for g in generations]
+        extra = {}
+        if held is not None:  # False: the engine did not hold that sample to the format
+            extra["guided_held"] = [held.held(str(g), g.finish_reason) for g in generations]
         return prediction_row(key, sample, critiques, config.decoding, tokens, votes=votes,
-                              finish_reasons=finish_reasons)
+                              finish_reasons=finish_reasons, **extra)
 
     await _stream(todo, critique, writer, bar, workers=item_workers(view.window.capacity, config.k), k=config.k)

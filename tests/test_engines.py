@@ -192,6 +192,48 @@ def _check_batching(engine) -> None:
     assert batched_list * BATCH_SPEEDUP_REQUIRED < sequential, (batched_list, one)
 
 
+# Guided critiques (critic.guided): fixture solutions of several lengths at two budgets, one where the format's
+# guarantee holds and one where it cannot (many steps, few tokens).
+GUIDED_CASES = [(0, 384), (1, 384), (4, 384), (9, 384), (12, 96)]  # (fixture row, max_tokens)
+
+
+def _check_guided_critiques(engine, cases=GUIDED_CASES) -> list:
+    """Every guided critique parses to status ok with a verdict per judged step; a cut one (only possible where the
+    format cannot fit max_tokens) parses as truncated, never as a wrong reading. Returns the generations."""
+    from critic.guided import guided_sampling
+    from critic.parse import parse_critique
+    from critic.prompts import CriticPrompt
+
+    rows = json.loads((REPO / "tests" / "fixtures" / "processbench_gsm8k.json").read_text())
+
+    async def critique_all():
+        jobs = []
+        for index, max_tokens in cases:
+            row = rows[index]
+            sampling, guided = guided_sampling(Sampling(max_tokens=max_tokens), len(row["steps"]))
+            jobs.append(engine.agenerate(CriticPrompt().messages(row["problem"], row["steps"]), sampling))
+        return await asyncio.gather(*jobs)
+
+    outputs = asyncio.run(critique_all())
+    for (index, max_tokens), [gen] in zip(cases, outputs):
+        n = len(rows[index]["steps"])
+        _, guided = guided_sampling(Sampling(max_tokens=max_tokens), n)
+        crit = parse_critique(gen, n, gen.finish_reason)
+        if gen.finish_reason == "length":
+            assert not guided.fits, (index, str(gen))  # the bound guarantees the Answer line within max_tokens
+            assert crit.status == "truncated", str(gen)
+        else:
+            assert gen.finish_reason == "stop" and guided.matches(gen), str(gen)
+            assert crit.status == "ok", str(gen)
+        judged = n if crit.first_wrong_step1 in (-1, None) else crit.first_wrong_step1
+        expected = [(i, "wrong" if i == crit.first_wrong_step1 else "correct") for i in range(1, judged + 1)]
+        got = [(v.step1, v.verdict) for v in crit.verdicts]
+        assert got == (expected if crit.status == "ok" else expected[: len(got)]), str(gen)
+        assert gen.num_tokens <= max_tokens
+    assert any(g.finish_reason == "stop" for [g] in outputs)
+    return outputs
+
+
 @pytest.fixture(scope="class")
 def vllm_engine():
     pytest.importorskip("vllm")
@@ -225,6 +267,9 @@ class TestVllmInProcess:
 
         first, second = asyncio.run(inside())
         assert first[0] == second[0][0]
+
+    def test_guided_critiques_parse_with_a_verdict_per_judged_step(self, engine):
+        _check_guided_critiques(engine)
 
     def test_overlong_prompt_is_an_error_generation_not_a_crash(self, engine):
         too_long = [{"role": "user", "content": "word " * (engine.max_model_len + 100)}]
@@ -412,6 +457,15 @@ class TestOpenAIServers:
             pytest.skip(f"{served.kind} server runs requests one at a time (no continuous batching by default)")
         _check_batching(engine)
 
+    def test_guided_critiques(self, engine, served):
+        """vLLM's server takes ``structured_outputs``; transformers serve rejects the field: one line (HTTP 422)."""
+        if served.kind == "vllm":
+            _check_guided_critiques(engine)
+            return
+        with pytest.raises(EngineError, match=r"HTTP 422") as info:
+            _check_guided_critiques(engine, cases=[(0, 64)])
+        assert "\n" not in str(info.value)
+
     def test_http_error_is_one_line(self, served):
         from critic.engines.openai_engine import OpenAIEngine
 
@@ -502,6 +556,10 @@ class TestTransformers:
 
     def test_batching(self, engine):
         _check_batching(engine)
+
+    def test_guided_critiques_through_xgrammar(self, engine):
+        pytest.importorskip("xgrammar")
+        _check_guided_critiques(engine, cases=[(4, 256), (12, 96)])
 
     def test_stop_strings_are_cut(self, engine):
         full = engine.generate([QUESTION], Sampling(max_tokens=32))[0][0]

@@ -25,6 +25,10 @@ class Sampling(BaseModel):
     max_tokens: int = Field(512, ge=1)
     seed: int | None = None
     stop: list[str] | None = None
+    # Structured output: a regular expression the whole generated text must match (vLLM: structured_outputs.regex;
+    # OpenAI-compatible servers: the request's ``structured_outputs`` field; transformers: xgrammar's logits
+    # processor). Written in the subset Python's ``re`` shares with the engines' dialects; see critic.guided.
+    guided_regex: str | None = None
 
 
 class Generation(str):

@@ -74,6 +74,7 @@ class HFEngine:
         self._queue: queue.Queue = queue.Queue()
         self._worker: threading.Thread | None = None
         self._worker_lock = threading.Lock()
+        self._grammar_compiler: Any = None  # xgrammar's, built at the first guided request
 
     # ---- batched generation -------------------------------------------------------------------------------------
 
@@ -137,6 +138,8 @@ class HFEngine:
             kwargs.update(temperature=None, top_p=None, top_k=None)
         if sampling.stop:
             kwargs.update(stop_strings=sampling.stop, tokenizer=self.tokenizer)
+        if sampling.guided_regex is not None:
+            kwargs.update(logits_processor=[self._guided_processor(sampling.guided_regex)])
         with self._model_lock, torch.inference_mode():
             if sampling.seed is not None:
                 torch.manual_seed(sampling.seed)
@@ -148,6 +151,26 @@ class HFEngine:
             gens = [self._decode(row, sampling) for row in new_tokens[i * per_chat : (i + 1) * per_chat]]
             results.append([g for g in gens for _ in range(copies)])
         return results
+
+    def _guided_processor(self, regex: str) -> Any:
+        """A logits processor that holds every row of one ``generate`` call to ``regex``. transformers has no regex
+        constraint of its own; xgrammar (a vLLM dependency) provides one for its ``LogitsProcessor`` interface. One
+        processor per call (it keeps per-row matcher state); xgrammar's compiler caches the compiled grammar.
+
+        Raises:
+            EngineError: xgrammar is not installed (one line).
+        """
+        try:
+            import xgrammar as xgr
+            from xgrammar.contrib.hf import LogitsProcessor
+        except ImportError as exc:
+            raise EngineError(f"guided decoding on an hf: engine needs the xgrammar package ({exc}); use a vllm: "
+                              "engine or --critic-format free") from None
+        if self._grammar_compiler is None:
+            info = xgr.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self.model.config.vocab_size,
+                                                      stop_token_ids=sorted(self._eos_ids))
+            self._grammar_compiler = xgr.GrammarCompiler(info)
+        return LogitsProcessor(self._grammar_compiler.compile_regex(regex))
 
     def _decode(self, tokens: list[int], sampling: Sampling) -> Generation:
         pad = self.tokenizer.pad_token_id

@@ -251,6 +251,10 @@ class OpenAIEngine(LoopBackedEngine):
             fields["seed"] = sampling.seed
         if sampling.stop:
             fields["stop"] = sampling.stop
+        if sampling.guided_regex is not None:
+            # vLLM's server field (chat and completions); a server that rejects unknown fields (transformers serve:
+            # HTTP 422) fails with one line; one that ignores it answers free text (the critic loop notices).
+            fields["structured_outputs"] = {"regex": sampling.guided_regex}
         return fields
 
     async def _one(self, chat: Chat, sampling: Sampling) -> list[Generation]:

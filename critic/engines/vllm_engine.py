@@ -103,13 +103,14 @@ class VllmEngine(LoopBackedEngine):
             from vllm.engine.arg_utils import AsyncEngineArgs
             from vllm.exceptions import VLLMClientError
             from vllm.inputs.engine import tokens_input
-            from vllm.sampling_params import RequestOutputKind
+            from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
             from vllm.v1.engine.async_llm import AsyncLLM
             from vllm.v1.engine.exceptions import EngineDeadError, EngineGenerateError
         except ImportError as exc:
             raise EngineError(f"vLLM is not installed ({exc}); use an 'hf:' spec or install the cpu/gpu extra") from exc
         self._SamplingParams = SamplingParams
         logging.getLogger("vllm.v1.engine.async_llm").addFilter(_DEAD_ENGINE_FILTER)  # once: same object
+        self._StructuredOutputsParams = StructuredOutputsParams
         self._tokens_input = tokens_input
         self._final_only = RequestOutputKind.FINAL_ONLY
         self._request_errors = (ValueError, VLLMClientError)
@@ -174,6 +175,8 @@ class VllmEngine(LoopBackedEngine):
             seed=sampling.seed if self.per_request_seeds else None,
             stop=sampling.stop,
             output_kind=self._final_only,
+            structured_outputs=(None if sampling.guided_regex is None
+                                else self._StructuredOutputsParams(regex=sampling.guided_regex)),
         )
         return params, (sampling.n if greedy else 1)
 
