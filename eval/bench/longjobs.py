@@ -16,7 +16,7 @@ critic prompt puts its instructions after the solution, so the cache would only 
 Rows: ProcessBench-GSM8K fixture solutions (critic prompts of 440-640 tokens), repeated under distinct ids.
 
 On a 2-core CPU prefill dominates (~500 prompt tokens/s: a critic prompt costs about a second), so the default sizes
-are small (about ten minutes here) and the curve's points at and above the row count hold every row at once;
+are small (about a quarter of an hour here) and the curve's points at and above the row count hold every row at once;
 ``--rows 160 --refine-rows 96`` spreads the curve further (about an hour here). Run:
 ``python -m eval.bench.longjobs [--rows N] [--refine-rows N] [--max-tokens N] [--repeats N] [--only JOB]``.
 """
