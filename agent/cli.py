@@ -18,8 +18,8 @@ from typing import TextIO
 from agent.graph import SYMPY_MODES, RoundTrace
 from critic.engines.base import EngineDead, EngineError, Sampling
 from critic.io import OutputLocked
-from critic.jobs import EXIT_ENGINE, EXIT_USAGE
 from critic.guided import CRITIC_FORMATS
+from critic.jobs import EXIT_USAGE, engine_failure
 
 PROG = "deepcritic"
 
@@ -389,9 +389,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
         return COMMANDS[args.command](args, sys.stdout)
     except EngineDead as e:
-        print(f"{PROG}: engine failure: {_one_line(e)}; rows in flight were not written: rerun the same command to "
-              "resume", file=sys.stderr)
-        return EXIT_ENGINE
+        return engine_failure(PROG, e)
     except (CliError, EngineError, OutputLocked, FileNotFoundError, ValueError) as e:
         print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USAGE

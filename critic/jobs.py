@@ -63,6 +63,16 @@ def engine_window(engine: Any) -> int:
     return capacity + max(4, capacity // 4)
 
 
+def engine_failure(prog: str, exc: BaseException) -> int:
+    """Print the one line a job's command says when its engine or server failed; returns :data:`EXIT_ENGINE`."""
+    import sys
+
+    cause = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+    print(f"{prog}: engine failure: {cause}; rows in flight were not written: rerun the same command to resume",
+          file=sys.stderr)
+    return EXIT_ENGINE
+
+
 def error_text(exc: BaseException) -> str:
     """``Type: message`` on one line: what an error row says about its cause."""
     message = " ".join(str(exc).split())

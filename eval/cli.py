@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     """``deepcritic eval COMMAND ...``; returns the exit code (critic.jobs: 0, 1 error rows, 2 usage, 3 engine)."""
     from critic.engines.base import EngineDead, EngineError
     from critic.io import OutputLocked
-    from critic.jobs import EXIT_ENGINE, EXIT_USAGE
+    from critic.jobs import EXIT_USAGE, engine_failure
 
     parser = build_parser()
     try:
@@ -325,9 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except EngineDead as e:
-        print(f"{PROG}: engine failure: {str(e).splitlines()[0]}; rows in flight were not written: rerun the same "
-              "command to resume", file=sys.stderr)
-        return EXIT_ENGINE
+        return engine_failure(PROG, e)
     except (CliError, EngineError, OutputLocked, FileNotFoundError, ValueError, json.JSONDecodeError) as e:
         return _fail(PROG, e)
     except KeyboardInterrupt:

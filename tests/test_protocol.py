@@ -353,7 +353,8 @@ def test_readme_reproduction_commands_parse_into_the_documented_presets(tmp_path
     from eval.cli import _config_fields, build_parser
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme[readme.index("### Reproducing the paper"):readme.index("## Benchmarks")]
+    start = readme.index("### Reproducing the paper")
+    section = readme[start:readme.index("\n## ", start)]  # up to the next top-level section
     commands = [c.replace("\\\n", " ") for c in re.findall(r"deepcritic eval error-id (?:\\\n|[^\n])*", section)]
     assert len(commands) == 3
     configs = []

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from critic.engines.base import EngineDead, EngineError
     from critic.io import OutputLocked
-    from critic.jobs import EXIT_ENGINE, EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE
+    from critic.jobs import EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE, engine_failure
 
     prog = f"deepcritic train {args.stage}"
     config_type = _pipeline_configs()[args.stage]
@@ -128,9 +128,7 @@ def main(argv: list[str] | None = None) -> int:
 
             stats = run_seed(cfg, retry_errors=args.retry_errors)
     except EngineDead as exc:
-        print(f"{prog}: engine failure: {str(exc).splitlines()[0]}; items in flight were not written: rerun the same "
-              "command to resume", file=sys.stderr)
-        return EXIT_ENGINE
+        return engine_failure(prog, exc)
     except (OutputLocked, EngineError, FileNotFoundError, ValueError) as exc:
         print(f"{prog}: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         return EXIT_USAGE
