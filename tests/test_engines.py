@@ -27,6 +27,7 @@ from critic.prompts import SOLVE_PREFIX
 
 REPO = Path(__file__).resolve().parents[1]
 QUESTION = [{"role": "user", "content": "Explain in a few sentences why the sky is blue."}]
+CONTINUE = QUESTION + [{"role": "assistant", "content": "The sky looks blue because"}]  # a continuation chat
 # Sequential would take 16x a single request; batched must take well under half of that.
 BATCH_SPEEDUP_REQUIRED = 2.0
 
@@ -481,12 +482,21 @@ class TestOpenAIServers:
             engine.close()
         assert message and re.search(r"HTTP 4\d\d", message) and "\n" not in message
 
-    def test_a_refused_request_is_an_error_generation_naming_the_cause(self, engine):
-        too_long = Sampling(max_tokens=10**6)  # the server refuses this request only (HTTP 400), not the engine
-        refused = engine.generate([QUESTION, QUESTION], too_long)
+    def test_a_refused_request_is_an_error_generation_naming_the_cause(self, engine, served):
+        if served.kind == "vllm":  # vLLM refuses a request longer than its context (HTTP 400), not the engine
+            status, refused = "HTTP 400", engine.generate([QUESTION, QUESTION], Sampling(max_tokens=10**6))[0]
+        else:  # transformers serve checks no lengths; it refuses the chat-extension fields (HTTP 422), forced here
+            from critic.engines.openai_engine import OpenAIEngine
+
+            base_url, _, model = served.spec.removeprefix("openai:").partition("#")
+            forced = OpenAIEngine(base_url, model, continuation="chat-extension", max_retries=0)
+            try:
+                status, refused = "HTTP 422", forced.generate([CONTINUE], Sampling(max_tokens=4))[0]
+            finally:
+                forced.close()
         fine = engine.generate([QUESTION], Sampling(max_tokens=4))
-        assert refused[0][0].finish_reason == "error" and "HTTP 400" in refused[0][0].error
-        assert "\n" not in refused[0][0].error
+        assert refused[0].finish_reason == "error" and status in refused[0].error
+        assert "\n" not in refused[0].error
         assert fine[0][0].finish_reason in ("stop", "length")
 
     def test_solve_refines_by_continuing_the_kept_steps(self, served, continuations, capsys):

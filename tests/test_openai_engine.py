@@ -418,6 +418,29 @@ def test_fastapi_error_detail_is_the_message(fake_server, make_engine):
     assert "HTTP 422: Unexpected fields in the request" in message and "{'detail'" not in message
 
 
+@pytest.mark.parametrize("options, sampling, field", [
+    ({}, Sampling(max_tokens=8, guided_regex="(a|b)+"), "structured_outputs"),
+    ({"extra_body": {"top_k": 5}}, Sampling(max_tokens=8), "top_k"),
+    ({"extra_body": {"generation_config": "{}"}}, Sampling(max_tokens=8, guided_regex="a+"), "generation_config"),
+])
+def test_refusing_a_field_sent_with_every_request_stops_the_engine(fake_server, make_engine, options, sampling, field):
+    """A server that rejects a field this engine adds to every request (transformers serve: HTTP 422 on
+    ``structured_outputs``) would refuse every row alike: one EngineDead line naming the field, not N error rows."""
+    from critic.engines.base import EngineDead
+
+    fake_server.behaviour.chat_extension = "reject"
+    with pytest.raises(EngineDead) as info:
+        make_engine(**options).generate([CRITIC_CHAT], sampling)
+    message = one_line(info)
+    assert "HTTP 422" in message and repr(field) in message
+
+
+def test_a_field_the_server_accepts_is_not_blamed_for_another_refusal(fake_server, make_engine):
+    fake_server.behaviour.status = 400  # refuses the request for its own reason (e.g. too long for the context)
+    out = make_engine(extra_body={"top_k": 5}).generate([CRITIC_CHAT], Sampling(max_tokens=8, guided_regex="a+"))
+    assert out[0][0].finish_reason == "error" and "HTTP 400" in out[0][0].error
+
+
 # ---- the mode reaches the loop's result ------------------------------------------------------------------------------
 
 

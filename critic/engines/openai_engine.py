@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 from typing import Any
 
 from critic.engines._chat import cut_at_stop
@@ -269,7 +270,20 @@ class OpenAIEngine(LoopBackedEngine):
                 payload.update(EXTENSION_FIELDS)
             return await self._sample("/chat/completions", payload, sampling, _chat_text)
         except RequestRejected as exc:  # this request's own fault (e.g. longer than the server's context)
+            field = self._refused_field(str(exc), sampling)
+            if field is not None:  # a field sent with every request: every request would be refused alike
+                hint = ("--critic-format guided needs a server with guided decoding (vllm serve); use "
+                        "--critic-format free here" if field == "structured_outputs" else "drop it from extra_body")
+                raise _failure(EngineDead, f"{exc} (the server does not take the request field {field!r}: {hint})",
+                               getattr(exc, "status", None)) from exc
             return [Generation.rejected(str(exc))] * sampling.n
+
+    def _refused_field(self, message: str, sampling: Sampling) -> str | None:
+        """The field this engine sends with *every* such request (``extra_body`` keys, ``structured_outputs`` when
+        guided) that the server's refusal ``message`` names, or None when the refusal is about this request only."""
+        ours = set(self.extra_body) | ({"structured_outputs"} if sampling.guided_regex is not None else set())
+        named = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", message))
+        return next((field for field in sorted(ours) if field in named), None)
 
     async def _sample(self, path: str, payload: dict, sampling: Sampling, text_of: Any) -> list[Generation]:
         """``sampling.n`` generations from ``path``. Greedy decodes once and repeats it (identical samples; vLLM
