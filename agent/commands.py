@@ -8,6 +8,7 @@ stdout; errors are raised (critic.commandline turns them into one line and an ex
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -26,7 +27,8 @@ ROLES = ("generator", "critic")
 
 def _loop_parser(subparsers, name: str, config: type[LoopConfig], help: str, epilog: str) -> argparse.ArgumentParser:
     """The parser of one loop command: its config's flags, --config, the engine option flags."""
-    parser = subparsers.add_parser(name, help=help, description=config.__doc__, epilog=epilog, formatter_class=RAW)
+    parser = subparsers.add_parser(name, help=help, description=inspect.cleandoc(config.__doc__ or ""), epilog=epilog,
+                                   formatter_class=RAW)
     add_config_file_flag(parser)
     add_config_flags(parser, config, title="engines and loop (config keys; flags override --config)")
     add_engine_args_flags(parser, ROLES)

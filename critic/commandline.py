@@ -152,13 +152,14 @@ def config_fields(model: type[BaseModel], args: argparse.Namespace, config_file:
 
 def build_config(model: type[BaseModel], fields: Mapping[str, Any], flags: Mapping[str, str] | None = None) -> Any:
     """``model(**fields)``, or a :class:`ConfigError` of one line: an unknown key names the nearest valid one; a bad
-    value of a field given as a flag is named by its flag (``flags``: field -> flag), else by its key."""
+    value of a field given as a long flag is named by the flag and the key (``flags``: field -> flag), else by its key."""
     try:
         return model(**fields)
     except ValidationError as e:
         line = config_error_line(e, model)
         for name, flag in (flags or {}).items():
-            line = re.sub(rf"(^|; ){re.escape(name)}:", rf"\g<1>{flag}:", line)
+            if flag.startswith("--"):
+                line = re.sub(rf"(^|; ){re.escape(name)}:", rf"\g<1>{flag} (config key {name}):", line)
         raise ConfigError(line) from None
 
 
@@ -192,7 +193,10 @@ def add_engine_args_flags(parser: argparse.ArgumentParser, roles: Sequence[str])
 
 
 def one_line(e: BaseException) -> str:
-    """The first line of an error's message (its type name when it has none)."""
+    """The first line of an error's message (its type name when it has none); a pydantic ValidationError as
+    ``field: problem`` (critic.configs.config_error_line)."""
+    if isinstance(e, ValidationError):
+        return config_error_line(e)
     text = str(e)
     return text.strip().splitlines()[0] if text.strip() else type(e).__name__
 

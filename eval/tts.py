@@ -42,27 +42,30 @@ class TtsConfig(StrictConfig):
     """Everything that decides a verified-voting run's results (written to ``config.json``)."""
 
     kind: Literal["tts"] = "tts"
-    generator: str = "embedded"
-    critic: str = "embedded"
-    data: list[str] = Field(default_factory=lambda: ["gsm8k-test"])
-    n: int = Field(8, ge=1, description="samples per problem")
-    temperature: float = Field(0.7, gt=0.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    max_tokens: int = Field(1024, ge=1)
-    critic_max_tokens: int = Field(2048, ge=1)
-    prompt_template: str | None = Field(None, description="critic template file ({problem}, {tagged_response})")
-    system_prompt: str | None = Field(None, description="critic system message; 'none' = none; None = ours")
-    step_tagging: StepTagging = "startswith"
-    sympy: Literal["off", "veto"] = "off"
-    limit: int | None = Field(None, ge=1)
-    seed: int | None = 0
+    generator: str = Field("embedded", description="generator engine spec", json_schema_extra={"metavar": "SPEC"})
+    critic: str = Field("embedded", description="critic engine spec", json_schema_extra={"metavar": "SPEC"})
+    data: list[str] = Field(default_factory=lambda: ["gsm8k-test"], description="problem set name or file (repeatable)",
+                            json_schema_extra={"metavar": "NAME|PATH"})
+    n: int = Field(8, ge=1, description="samples per problem; the curve is at 1, 2, 4, ..., n")
+    temperature: float = Field(0.7, gt=0.0, description="generator temperature")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="generator nucleus sampling top_p")
+    max_tokens: int = Field(1024, ge=1, description="generator token limit")
+    critic_max_tokens: int = Field(2048, ge=1, description="critique token limit")
+    prompt_template: str | None = Field(None, description="critic template file ({problem}, {tagged_response}); None = our wording",
+                                            json_schema_extra={"metavar": "FILE"})
+    system_prompt: str | None = Field(None, description="critic system message; 'none' = none; None = ours",
+                                          json_schema_extra={"metavar": "TEXT|none"})
+    step_tagging: StepTagging = Field("startswith", description="'Step i: ' prefix unless the step starts with it (startswith) / contains 'Step ' (contains, DeepCritic's rule)")
+    sympy: Literal["off", "veto"] = Field("off", description="veto: a SymPy contradiction also rejects a sample")
+    limit: int | None = Field(None, ge=1, description="problems per data set (a seeded random subset)")
+    seed: int | None = Field(0, description="seed for limit subsets and sampling")
     shard: str | None = Field(None, description="i/N: only the problems of shard i of N (stable hash of the key)")
     window: int | None = Field(None, ge=1, description="sequences in flight per engine (default: sized for the "
                                                        "engine); does not change results")
     engine_args: dict[str, dict[str, Any]] = Field(default_factory=dict,
                                                    description="engine options per role: {generator: {...}, "
                                                                "critic: {...}}")
-    name: str | None = None
+    name: str | None = Field(None, description="label for reports; None = the run folder's name")
 
     @model_validator(mode="after")
     def _shard(self) -> "TtsConfig":
