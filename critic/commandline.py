@@ -1,7 +1,7 @@
 """Command lines built from configs, and the one error policy of every ``deepcritic`` command.
 
 :func:`add_config_flags` turns a pydantic config's fields into argparse flags: the help text is the field's
-``description`` plus its default, ``Literal`` fields give the choices, ``bool`` fields a ``--x/--no-x`` pair, ``list``
+``description`` plus its default, ``Literal`` fields give the choices, ``bool`` fields ``--x`` (true) or ``--x false``, ``list``
 fields a repeatable flag. A flag not given stays absent from the namespace (``argparse.SUPPRESS``), so
 :func:`config_from_args` can lay the given flags over a ``--config`` YAML file and leave every other value to the
 config's own default (defaults are written once: in the config).
@@ -77,6 +77,15 @@ def _unwrap_optional(annotation: Any) -> Any:
     return annotation
 
 
+def parse_bool(text: str) -> bool:
+    """A flag's boolean value: true/false, yes/no, on/off, 1/0 (any case); argparse's type error otherwise."""
+    value = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False,
+             "0": False}.get(text.strip().lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value
+
+
 def field_default(model: type[BaseModel], name: str) -> Any:
     """The default of ``model``'s field ``name`` (its factory called), or ``...`` when the field is required."""
     info = model.model_fields[name]
@@ -126,8 +135,8 @@ def add_config_flags(
         kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": field_help(model, name)}
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         metavar = extra.get("metavar") or {int: "N", float: "X"}.get(annotation, name.upper())
-        if annotation is bool:
-            kwargs["action"] = argparse.BooleanOptionalAction
+        if annotation is bool:  # --x alone means true; --x false / --x true as in a YAML file
+            kwargs.update(nargs="?", const=True, type=parse_bool, metavar="true|false")
         elif origin is list:
             item = (typing.get_args(annotation) or (str,))[0]
             kwargs.update(type=item if item in (int, float) else str, metavar=extra.get("metavar") or name.upper())
