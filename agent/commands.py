@@ -74,11 +74,11 @@ def run_solve(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from agent.solve import solve_with_critic
 
     out = out or sys.stdout
+    cfg = load_config(SolveConfig, args)
+    critic_prompt = cfg.critic_prompt()  # usage errors before reading stdin or starting an engine
     problem = _read_text("-").strip() if args.problem == "-" else args.problem.strip()
     if not problem:
         raise CliError("the problem is empty")
-    cfg = load_config(SolveConfig, args)
-    critic_prompt = cfg.critic_prompt()  # usage errors before any engine starts
     engines = _engines(cfg, ("generator", "critic"))
     result = solve_with_critic(problem, generator=engines["generator"], critic=engines["critic"],
                                max_rounds=cfg.max_rounds, sympy=cfg.sympy, sampling=cfg.sampling(),
@@ -117,9 +117,9 @@ def run_critique(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from agent.solve import critique_solution
 
     out = out or sys.stdout
-    problem, steps = _solution_input(args)
-    cfg = load_config(CritiqueConfig, args)
+    cfg = load_config(CritiqueConfig, args)  # usage errors before reading the input or starting an engine
     critic_prompt = cfg.critic_prompt()
+    problem, steps = _solution_input(args)
     critic = _engines(cfg, ("critic",))["critic"]
     entry = critique_solution(problem, steps, critic=critic, sympy=cfg.sympy, sampling=cfg.sampling(),
                               critic_prompt=critic_prompt, critic_format=cfg.critic_format)

@@ -6,7 +6,7 @@ process that re-imports vLLM, so its import-time lines never see this process's 
 
 - environment read at import time by the libraries and inherited by child processes: ``VLLM_LOGGING_LEVEL``,
   ``TRANSFORMERS_VERBOSITY``, ``HF_HUB_DISABLE_PROGRESS_BARS``, ``TORCH_CPP_LOG_LEVEL``, ``PYTHONWARNINGS``
-  (set only where the user has not set them);
+  (set only where the user has not set them, and unset again after the block);
 - in this process: the library loggers at ERROR and warnings ignored;
 - when standard error is a real file descriptor (a terminal, a pipe): file descriptor 2 - where child processes and
   C++ code write - goes to a log file for the run, while Python's ``sys.stderr`` (this program's own messages and
@@ -98,8 +98,9 @@ def quiet_libraries(verbose: bool = False) -> Iterator[QuietRun]:
     if verbose:
         yield QuietRun(None)
         return
-    for key, value in QUIET_ENV.items():
-        os.environ.setdefault(key, value)
+    added_env = [key for key in QUIET_ENV if key not in os.environ]
+    for key in added_env:
+        os.environ[key] = QUIET_ENV[key]
     levels = {name: logging.getLogger(name).level for name in LIBRARY_LOGGERS}
     for name in LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -116,3 +117,5 @@ def quiet_libraries(verbose: bool = False) -> Iterator[QuietRun]:
         finally:
             for name, level in levels.items():
                 logging.getLogger(name).setLevel(level)
+            for key in added_env:
+                os.environ.pop(key, None)
