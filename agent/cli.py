@@ -17,7 +17,6 @@ import sys
 from dataclasses import dataclass
 
 from critic.commandline import UsageError, cli_main, global_flags_epilog, run_guarded, split_global_flags
-from critic.jobs import EXIT_USAGE
 
 PROG = "deepcritic"
 

@@ -12,13 +12,12 @@ from typing import Any
 from pydantic import Field
 
 from agent.graph import SympyMode
-from critic.configs import StrictConfig
+from critic.prompts import CriticPromptSettings
 from critic.engines.base import Sampling
 from critic.guided import CriticFormat
-from critic.steps import StepTagging
 
 
-class LoopConfig(StrictConfig):
+class LoopConfig(CriticPromptSettings):
     """Engines, sampling and critic settings of one critique-refine loop (shared by solve, critique, refine)."""
 
     generator: str = Field("embedded", description="generator engine spec: embedded, vllm:<folder or hub id>, "
@@ -34,15 +33,6 @@ class LoopConfig(StrictConfig):
     critic_format: CriticFormat = Field(
         "free", description="free, or guided: the engine holds the critique to the trained format (a block per step, "
                             "then the Answer; needs vllm: or an OpenAI server with structured outputs)")
-    prompt_template: str | None = Field(
-        None, description="critic template file: str.format text with {problem} and {tagged_response}; None = our "
-                          "wording", json_schema_extra={"metavar": "FILE"})
-    system_prompt: str | None = Field(
-        None, description="critic system message; 'none' = no system message; None = ours (none with a template)",
-        json_schema_extra={"metavar": "TEXT|none"})
-    step_tagging: StepTagging = Field(
-        "startswith", description="'Step i: ' prefix unless a step starts with it (startswith) / contains 'Step ' "
-                                  "(contains, DeepCritic's rule)")
     engine_args: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="engine options per role, {generator: {...}, critic: {...}}: vLLM engine "
                                           "arguments or OpenAI engine settings (flags: --generator-args, --critic-args)")
@@ -55,12 +45,6 @@ class LoopConfig(StrictConfig):
     def sampling(self) -> Sampling:
         """Sampling of every generation of the loop: ``max_tokens`` and ``temperature``."""
         return Sampling(max_tokens=self.max_tokens, temperature=self.temperature)
-
-    def critic_prompt(self):
-        """The critic prompt (critic.prompts.CriticPrompt); TemplateError (one line) for an unreadable template."""
-        from critic.prompts import CriticPrompt
-
-        return CriticPrompt.from_settings("deliberate", self.prompt_template, self.system_prompt, self.step_tagging)
 
 
 class SolveConfig(LoopConfig):

@@ -27,14 +27,13 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from critic.configs import StrictConfig
 from critic.data import load_dataset_by_name
 from critic.engines.base import ChatEngine, Sampling, check_generations
 from critic.io import JsonlWriter, Shard, done_ids, is_error_row, read_best_rows, read_jsonl, select_shard
 from critic.jobs import WindowedEngine, error_text, item_workers, progress_bar, run_sync, stream
-from critic.prompts import CriticPrompt
+from critic.prompts import CriticPromptSettings
 from critic.records import Problem
-from critic.steps import StepTagging, split_steps
+from critic.steps import split_steps
 from eval import rundir
 from eval.metrics import refinement_metrics
 from eval.report import write_refine_report
@@ -43,7 +42,7 @@ INITIAL = "initial.jsonl"
 VARIANTS = ("critic", "self-critic", "no-sympy")
 
 
-class RefineConfig(StrictConfig):
+class RefineConfig(CriticPromptSettings):
     """Everything that decides a refinement run's results (written to ``config.json``)."""
 
     kind: Literal["refine"] = "refine"
@@ -61,11 +60,6 @@ class RefineConfig(StrictConfig):
     temperature: float = Field(0.0, ge=0.0, description="generator temperature (initial solutions and refinement)")
     max_tokens: int = Field(1024, ge=1, description="generator max tokens per call")
     critic_max_tokens: int = Field(2048, ge=1, description="critique token limit")
-    prompt_template: str | None = Field(None, description="critic template file ({problem}, {tagged_response}); None = our wording",
-                                            json_schema_extra={"metavar": "FILE"})
-    system_prompt: str | None = Field(None, description="critic system message; 'none' = none; None = ours",
-                                          json_schema_extra={"metavar": "TEXT|none"})
-    step_tagging: StepTagging = Field("startswith", description="'Step i: ' prefix unless the step starts with it (startswith) / contains 'Step ' (contains, DeepCritic's rule)")
     concurrency: int | None = Field(None, ge=1, description="requests in flight (initial solutions) and refine loops "
                                                           "in flight (default: sized for the engines)")
     shard: str | None = Field(None, description="i/N: only the problems of shard i of N (stable hash of the key)")
@@ -98,9 +92,6 @@ class RefineConfig(StrictConfig):
     def critic_sampling(self) -> Sampling:
         return Sampling(temperature=0.0, max_tokens=self.critic_max_tokens, seed=self.seed)
 
-    def critic_prompt(self) -> CriticPrompt:
-        """The critic's prompt (deliberate style; loads and checks the template)."""
-        return CriticPrompt.from_settings("deliberate", self.prompt_template, self.system_prompt, self.step_tagging)
 
 
 CONFIG_TYPE = RefineConfig
