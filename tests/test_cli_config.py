@@ -15,36 +15,15 @@ import warnings
 from pathlib import Path
 
 import pytest
+from test_cli import fake_engines  # noqa: F401  (the FAKE scripted engine fixture, spec ``fake``)
 
-import agent.solve
 from agent.cli import REGISTRY, main
 from agent.commands import load_config, make_critique_parser, make_refine_parser, make_solve_parser
 from agent.config import CritiqueConfig, RefineConfig, SolveConfig
 from critic.commandline import field_default
-from critic.engines.base import Chat, Sampling
-from critic.engines.fake import FakeScriptedEngine
-from critic.prompts import format_critique
 from critic.quiet import LIBRARY_LOGGERS, quiet_libraries
-from critic.records import StepVerdict
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _critic_accepts(chat: Chat, sampling: Sampling, index: int) -> str:
-    if chat[-1]["role"] == "assistant":
-        return " 2 + 3 = 5.\n\nStep 2: The answer is \\boxed{5}."
-    n = int(chat[-1]["content"].split("The solution has ")[1].split(" steps")[0])
-    return format_critique([StepVerdict(step1=i, verdict="correct", text="fine") for i in range(1, n + 1)], -1)
-
-
-@pytest.fixture
-def fake_engines(monkeypatch):
-    """Spec ``fake`` -> one shared FAKE scripted engine (control flow only)."""
-    engine = FakeScriptedEngine(_critic_accepts, name="fake")
-    real = agent.solve.resolve_engine
-    monkeypatch.setattr(agent.solve, "resolve_engine",
-                        lambda spec, **options: engine if spec == "fake" else real(spec, **options))
-    return engine
 
 
 def _configs():
