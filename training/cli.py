@@ -100,10 +100,16 @@ def handover(argv: list[str]) -> bool:
     return bool(argv) and argv[0] in _TRL_STAGES
 
 
+def _progress_logs() -> None:
+    """Training stages report their progress as log lines (INFO, with the time) on stderr."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
 def _run_stage(args: argparse.Namespace) -> int:
     """Run ``train mc-label`` / ``train seed``; the exit code (critic.jobs)."""
     from critic.jobs import EXIT_OK, EXIT_ROW_ERRORS
 
+    _progress_logs()
     prog = args.prog
     config_type = _pipeline_configs()[args.stage]
     overrides = {name: getattr(args, name, None) for name in config_type.model_fields if name != "engine_args"}
@@ -138,10 +144,11 @@ def _run_stage(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """``deepcritic train STAGE ...``; the exit code (critic.jobs: 0, 1 error rows, 2 usage, 3 engine)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     rest, _ = split_global_flags(argv)
     if handover(rest):  # trl's parser and trl's logging: a training run's progress is its output
         import importlib
+
+        _progress_logs()
 
         return importlib.import_module(_TRL_STAGES[rest[0]]).cli(rest[1:])
     return cli_main(build_parser(), argv, prog="deepcritic train")
