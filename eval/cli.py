@@ -125,8 +125,16 @@ def add_commands(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     rep.add_argument("-o", "--out", metavar="DIR", help="comparison folder (needed for several runs)")
     rep.add_argument("--reference", metavar="YAML", help="published numbers to compare one error-id run with")
     rep.set_defaults(run=_cmd_report)
-    parser.set_defaults(prog=PROG)
+    parser.set_defaults(prog=PROG, run=lambda args: _no_command(parser))
     return parser
+
+
+def _no_command(parser: argparse.ArgumentParser) -> int:
+    """``deepcritic eval`` without a command: its help, exit code 2."""
+    from critic.jobs import EXIT_USAGE
+
+    parser.print_help()
+    return EXIT_USAGE
 
 
 def build_parser() -> argparse.ArgumentParser:
