@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
+
+from critic.configs import StrictConfig
 from critic.engines.base import Chat
 from critic.parse import critique_body
 from critic.records import NO_ERROR, Critique, Evidence, StepVerdict
@@ -551,3 +554,22 @@ class GeneratorPrompt:
     def record(self) -> dict[str, object]:
         return {"template": self.template.record() if self.template else None,
                 "system": resolve_system(self.system_prompt, GENERATOR_SYSTEM if self.template is None else None)}
+
+
+class CriticPromptSettings(StrictConfig):
+    """The critic prompt as config keys (deliberate style): a template file, the system message, the Step i tagging
+    rule. Base of every config that runs a critic on our prompt (agent.config.LoopConfig, eval refine and tts)."""
+
+    prompt_template: str | None = Field(
+        None, description="critic template file: str.format text with {problem} and {tagged_response} (doubled braces "
+                          "for literal ones); None = our wording", json_schema_extra={"metavar": "FILE"})
+    system_prompt: str | None = Field(
+        None, description="critic system message; 'none' = no system message (the model's chat template decides); "
+                          "None = ours with our wording, none with a template", json_schema_extra={"metavar": "TEXT|none"})
+    step_tagging: StepTagging = Field(
+        "startswith", description="'Step i: ' prefix unless a step starts with it (startswith) / contains 'Step ' "
+                                  "(contains, DeepCritic's rule)")
+
+    def critic_prompt(self) -> CriticPrompt:
+        """The critic's prompt (deliberate style); TemplateError (one line) for an unreadable or unfit template."""
+        return CriticPrompt.from_settings("deliberate", self.prompt_template, self.system_prompt, self.step_tagging)

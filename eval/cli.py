@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from critic.commandline import UsageError, add_config_flags, add_engine_args_flags, build_config, cli_main
 
 PROG = "deepcritic eval"
 
@@ -75,118 +76,76 @@ examples:
 """
 
 
-class CliError(Exception):
-    """A user error: one line, exit code 2."""
+CliError = UsageError  # a user error: one line, exit code 2
+
+RAW = argparse.RawDescriptionHelpFormatter
+ROLES = ("generator", "critic")
+SHORT_FLAGS = {"k": ["-k"], "n": ["-n"]}
 
 
-def _common(p: argparse.ArgumentParser, data_help: str) -> None:
+def _run_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of one invocation (not config keys): the run folder, --config, resuming and progress."""
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="run folder (created; rerun to resume)")
-    p.add_argument("--data", action="append", metavar="NAME|PATH", help=data_help)
-    p.add_argument("--limit", type=int, metavar="N", help="items per data set (a seeded random subset)")
-    p.add_argument("--seed", type=int, metavar="S", help="seed for --limit subsets and sampling (default: 0)")
-    p.add_argument("--config", metavar="FILE", help="YAML or JSON with the run's fields; flags given override it")
-    p.add_argument("--name", help="label for reports (default: the folder name)")
-    p.add_argument("--shard", metavar="I/N", help="only the items of shard I of N (stable hash of the item key)")
-    p.add_argument("--retry-errors", action="store_true", default=None, dest="retry_errors",
+    p.add_argument("--config", metavar="FILE", help="YAML or JSON with the run's keys (a run's config.json works "
+                                                    "too); flags given override it; an unknown key is an error")
+    p.add_argument("--retry-errors", action="store_true", dest="retry_errors",
                    help="also rerun items whose row is an error row")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _prompt_flags(p: argparse.ArgumentParser) -> None:
-    """The critic prompt as data: a template file, the system message, the Step i tagging rule."""
-    p.add_argument("--prompt-template", dest="prompt_template", metavar="FILE",
-                   help="critic template: str.format text with {problem} and {tagged_response} (doubled braces for "
-                        "literal ones); default: our wording")
-    p.add_argument("--system-prompt", dest="system_prompt", metavar="TEXT|none",
-                   help="critic system message; 'none' sends none (the model's chat template decides); default: ours "
-                        "with our wording, none with a template")
-    p.add_argument("--step-tagging", dest="step_tagging", choices=["startswith", "contains"],
-                   help="'Step i: ' prefix unless the step starts with it (default) / contains 'Step ' (DeepCritic)")
+def _run_parser(sub, name: str, config: type, help: str, epilog: str, roles: tuple[str, ...], run) -> argparse.ArgumentParser:
+    """One run command: its config's flags (defaults and help from the config), the run flags, engine options."""
+    p = sub.add_parser(name, help=help, description=inspect.cleandoc(config.__doc__ or ""), epilog=epilog,
+                       formatter_class=RAW)
+    _run_flags(p)
+    add_config_flags(p, config, names=SHORT_FLAGS, title=f"run settings (config keys of {config.__name__})")
+    add_engine_args_flags(p, roles)
+    p.set_defaults(run=run, config_type=config)
+    return p
 
 
-def _engine_flags(p: argparse.ArgumentParser, roles: tuple[str, ...]) -> None:
-    for role in roles:
-        p.add_argument(f"--{role}-args", action="append", metavar="OPTS", dest=f"{role}_args",
-                       help=f"{role} engine options: JSON or key=value, repeatable (vLLM engine arguments such as "
-                            "tensor_parallel_size=4, or OpenAI engine settings such as max_concurrency=256)")
+def add_commands(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Fill ``parser`` (``deepcritic eval``) with its commands: error-id, refine, tts, report."""
+    from eval.error_id import ErrorIdConfig
+    from eval.refine_success import RefineConfig
+    from eval.tts import TtsConfig
 
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    raw = argparse.RawDescriptionHelpFormatter
-
-    err = sub.add_parser("error-id", help="first-wrong-step identification", epilog=ERROR_ID_EXAMPLES,
-                         formatter_class=raw)
-    _common(err, "data set name or file (repeatable; default: processbench)")
-    err.add_argument("--critic", metavar="SPEC", help="engine spec, or 'sympy' for the SymPy-only baseline "
-                                                     "(default: embedded)")
-    err.add_argument("--protocol", choices=["ours", "deepcritic", "processbench"],
-                     help="preset of decoding, extraction, vote filter, tagging and index base (default: ours)")
-    err.add_argument("--prompt", choices=["deliberate", "processbench"],
-                     help="deliberate (1-based Step i, the trained format; default) or processbench (0-based)")
-    _prompt_flags(err)
-    err.add_argument("--extraction", choices=["ours", "reference"],
-                     help="answer reading: ours (critic.parse) or reference (last \\boxed{} as int)")
-    err.add_argument("--vote-filter", dest="vote_filter", choices=["none", "answer_marker"],
-                     help="maj: answer_marker = only critiques containing **Answer**: vote")
-    err.add_argument("--decoding", choices=["greedy", "sample", "maj"],
-                     help="greedy (default), sample = pass@1 over -k samples, maj = maj@k (unparsed do not vote)")
-    err.add_argument("-k", type=int, metavar="K", help="samples per solution for sample / maj (default: 1)")
-    err.add_argument("--temperature", type=float, help="default: the protocol's (ours: 0 greedy, 0.7 sample / maj)")
-    err.add_argument("--top-p", type=float, dest="top_p")
-    err.add_argument("--max-tokens", type=int, dest="max_tokens", help="critique token limit (ours: 2048)")
-    err.add_argument("--window", type=int, help="sequences in flight (default: sized for the engine)")
-    err.add_argument("--critic-format", dest="critic_format", choices=["free", "guided"],
-                     help="guided: the engine holds each critique to the trained format (default: free)")
+    err = _run_parser(sub, "error-id", ErrorIdConfig, "first-wrong-step identification", ERROR_ID_EXAMPLES,
+                      ("critic",), _cmd_error_id)
     err.add_argument("--reference", metavar="YAML", help="published numbers per subset to compare with in report.md "
                                                          "and f1.png (averages only over subsets on both sides)")
-    _engine_flags(err, ("critic",))
-
-    ref = sub.add_parser("refine", help="refinement success before -> after", epilog=REFINE_EXAMPLES,
-                         formatter_class=raw)
-    _common(ref, "problem set name or file (repeatable; default: gsm8k-test and math500)")
-    ref.add_argument("--generator", metavar="SPEC", help="generator engine spec (default: embedded)")
-    ref.add_argument("--critic", metavar="SPEC", help="critic engine spec (default: embedded)")
-    ref.add_argument("--initial", metavar="JSONL", help="existing solutions (id, problem, steps or response) "
-                                                        "instead of generating them")
-    ref.add_argument("--max-rounds", type=int, dest="max_rounds", help="critique rounds (default: 3)")
-    ref.add_argument("--sympy", choices=["off", "veto", "prompt"], help="SymPy mode (default: veto)")
-    ref.add_argument("--ablations", action="store_true", default=None,
-                     help="also run the self-critic (generator critiques itself) and no-SymPy variants")
-    ref.add_argument("--temperature", type=float, help="generator temperature (default: 0)")
-    ref.add_argument("--max-tokens", type=int, dest="max_tokens", help="generator token limit (default: 1024)")
-    ref.add_argument("--critic-max-tokens", type=int, dest="critic_max_tokens", help="default: 2048")
-    _prompt_flags(ref)
-    ref.add_argument("--concurrency", type=int, help="requests / loops in flight (default: sized for the engines)")
-    _engine_flags(ref, ("generator", "critic"))
-
-    tts = sub.add_parser("tts", help="verified majority voting vs plain majority", epilog=TTS_EXAMPLES,
-                         formatter_class=raw)
-    _common(tts, "problem set name or file (repeatable; default: gsm8k-test)")
-    tts.add_argument("--generator", metavar="SPEC", help="generator engine spec (default: embedded)")
-    tts.add_argument("--critic", metavar="SPEC", help="critic engine spec (default: embedded)")
-    tts.add_argument("-n", type=int, metavar="N", help="samples per problem (default: 8); curve at 1, 2, 4, ..., N")
-    tts.add_argument("--temperature", type=float, help="generator temperature (default: 0.7)")
-    tts.add_argument("--top-p", type=float, dest="top_p")
-    tts.add_argument("--max-tokens", type=int, dest="max_tokens", help="generator token limit (default: 1024)")
-    tts.add_argument("--critic-max-tokens", type=int, dest="critic_max_tokens", help="default: 2048")
-    _prompt_flags(tts)
-    tts.add_argument("--sympy", choices=["off", "veto"], help="veto: a SymPy contradiction also rejects a sample")
-    tts.add_argument("--window", type=int, help="sequences in flight per engine (default: sized for the engine)")
-    _engine_flags(tts, ("generator", "critic"))
+    _run_parser(sub, "refine", RefineConfig, "refinement success before -> after", REFINE_EXAMPLES, ROLES,
+                _cmd_refine)
+    _run_parser(sub, "tts", TtsConfig, "verified majority voting vs plain majority", TTS_EXAMPLES, ROLES, _cmd_tts)
 
     rep = sub.add_parser("report", help="re-render or compare run folders", epilog=REPORT_EXAMPLES,
-                         formatter_class=raw)
+                         formatter_class=RAW)
     rep.add_argument("runs", nargs="+", metavar="DIR", help="run folders (config.json + metrics.json)")
     rep.add_argument("-o", "--out", metavar="DIR", help="comparison folder (needed for several runs)")
     rep.add_argument("--reference", metavar="YAML", help="published numbers to compare one error-id run with")
+    rep.set_defaults(run=_cmd_report)
+    parser.set_defaults(prog=PROG, run=lambda args: _no_command(parser))
     return parser
 
 
-RUN_FLAGS = {"out", "config", "no_progress", "command", "reference", "retry_errors", "generator_args", "critic_args"}
-ROLES = ("generator", "critic")
+def _no_command(parser: argparse.ArgumentParser) -> int:
+    """``deepcritic eval`` without a command: its help, exit code 2."""
+    from critic.jobs import EXIT_USAGE
+
+    parser.print_help()
+    return EXIT_USAGE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """``deepcritic eval``'s parser (used on its own by :func:`main`)."""
+    return add_commands(argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, formatter_class=RAW))
+
+
+def make_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``eval`` in the ``deepcritic`` registry (agent.cli)."""
+    return add_commands(subparsers.add_parser("eval", help="evaluation: error-id, refine, tts, report",
+                                              description=DESCRIPTION, formatter_class=RAW))
 
 
 def _config_fields(args: argparse.Namespace) -> dict:
@@ -200,7 +159,7 @@ def _config_fields(args: argparse.Namespace) -> dict:
         fields.pop(PROMPTS_KEY, None)  # a run's own record of its prompts, not a setting
         if fields.get("kind", args.command) != args.command:
             raise CliError(f"{args.config} is a {fields['kind']} config, not {args.command}")
-    fields.update({k: v for k, v in vars(args).items() if k not in RUN_FLAGS and v is not None})
+    fields.update({name: getattr(args, name) for name in args.config_type.model_fields if hasattr(args, name)})
     fields.pop("kind", None)
     if "name" not in fields:
         fields["name"] = Path(args.out).name
@@ -222,16 +181,10 @@ def _config_fields(args: argparse.Namespace) -> dict:
     return fields
 
 
-def _build_config(model: Any, fields: dict) -> Any:
-    """The pydantic config, or a one-line CliError (an unknown key names the nearest valid one)."""
-    from pydantic import ValidationError
-
-    from critic.configs import config_error_line
-
-    try:
-        return model(**fields)
-    except ValidationError as e:
-        raise CliError(config_error_line(e, model)) from None
+def _build_config(args: argparse.Namespace) -> Any:
+    """The run's pydantic config, or a one-line ConfigError (an unknown key names the nearest valid one)."""
+    given = {name: flag for name, flag in (getattr(args, "_flag_names", None) or {}).items() if hasattr(args, name)}
+    return build_config(args.config_type, _config_fields(args), given)
 
 
 def _run_and_print(
@@ -255,26 +208,26 @@ def _run_and_print(
 def _cmd_error_id(args: argparse.Namespace) -> int:
     from functools import partial
 
-    from eval.error_id import ErrorIdConfig, run_error_id
+    from eval.error_id import run_error_id
     from eval.report import error_id_table, load_reference
 
-    config = _build_config(ErrorIdConfig, _config_fields(args))
+    config = _build_config(args)
     reference = load_reference(args.reference) if args.reference else None
     return _run_and_print(partial(run_error_id, reference=reference), config, args, error_id_table)
 
 
 def _cmd_refine(args: argparse.Namespace) -> int:
-    from eval.refine_success import RefineConfig, run_refine
+    from eval.refine_success import run_refine
     from eval.report import refine_table
 
-    return _run_and_print(run_refine, _build_config(RefineConfig, _config_fields(args)), args, refine_table)
+    return _run_and_print(run_refine, _build_config(args), args, refine_table)
 
 
 def _cmd_tts(args: argparse.Namespace) -> int:
     from eval.report import tts_table
-    from eval.tts import TtsConfig, run_tts
+    from eval.tts import run_tts
 
-    return _run_and_print(run_tts, _build_config(TtsConfig, _config_fields(args)), args, tts_table)
+    return _run_and_print(run_tts, _build_config(args), args, tts_table)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -294,69 +247,44 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"error-id": _cmd_error_id, "refine": _cmd_refine, "tts": _cmd_tts, "report": _cmd_report}
-
-
-def _fail(prog: str, e: BaseException) -> int:
-    from critic.jobs import EXIT_USAGE
-
-    message = str(e).splitlines()[0] if str(e) else type(e).__name__
-    if type(e).__name__ == "ValidationError":  # pydantic: name the field and the problem, one line
-        errors = e.errors()  # type: ignore[attr-defined]
-        message = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'config'}: {err['msg']}" for err in errors)
-    print(f"{prog}: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
-
-
 def main(argv: list[str] | None = None) -> int:
     """``deepcritic eval COMMAND ...``; returns the exit code (critic.jobs: 0, 1 error rows, 2 usage, 3 engine)."""
-    from critic.engines.base import EngineDead, EngineError
-    from critic.io import OutputLocked
-    from critic.jobs import EXIT_USAGE, engine_failure
-
-    parser = build_parser()
-    try:
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    except SystemExit as e:  # argparse printed the usage error or the help
-        return int(e.code or 0)
-    if args.command is None:
-        parser.print_help()
-        return EXIT_USAGE
-    try:
-        return COMMANDS[args.command](args)
-    except EngineDead as e:
-        return engine_failure(PROG, e)
-    except (CliError, EngineError, OutputLocked, FileNotFoundError, ValueError, json.JSONDecodeError) as e:
-        return _fail(PROG, e)
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted (rerun the same command to resume)", file=sys.stderr)
-        return 130
+    return cli_main(build_parser(), argv, prog=PROG)
 
 
 VIEW_PROG = "deepcritic view"
 
 
-def view_main(argv: list[str] | None = None) -> int:
-    """``deepcritic view FILE [-o OUT.html]``: one static HTML page of a solve/refine output."""
-    from eval.view import write_view
-
-    parser = argparse.ArgumentParser(
-        prog=VIEW_PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Turn a solve/refine output (one SolveResult JSON, or a JSONL of refine rows) into one static "
-                    "HTML page: steps coloured by the critic's verdict, each step's critique beside it, SymPy "
-                    "evidence, and what each refinement kept and replaced.",
-        epilog="examples:\n  deepcritic solve --json \"What is 17 * 24?\" > solve.json && deepcritic view solve.json\n"
-               "  deepcritic view refined.jsonl -o refined.html")
+def _view_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("file", help="solve/critique --json output, or refine JSONL")
     parser.add_argument("-o", "--out", metavar="OUT.html", help="output page (default: FILE with .html)")
-    try:
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    except SystemExit as e:
-        return int(e.code or 0)
-    try:
-        if not Path(args.file).is_file():
-            raise CliError(f"no such file: {args.file}")
-        print(f"wrote {write_view(args.file, args.out)}")
-        return 0
-    except (CliError, FileNotFoundError, ValueError) as e:
-        return _fail(VIEW_PROG, e)
+    parser.set_defaults(run=_cmd_view, prog=VIEW_PROG)
+    return parser
+
+
+VIEW_HELP = dict(
+    formatter_class=RAW,
+    description="Turn a solve/refine output (one SolveResult JSON, or a JSONL of refine rows) into one static HTML "
+                "page: steps coloured by the critic's verdict, each step's critique beside it, SymPy evidence, and "
+                "what each refinement kept and replaced.",
+    epilog="examples:\n  deepcritic solve --json \"What is 17 * 24?\" > solve.json && deepcritic view solve.json\n"
+           "  deepcritic view refined.jsonl -o refined.html")
+
+
+def make_view_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``view`` in the ``deepcritic`` registry (agent.cli)."""
+    return _view_parser(subparsers.add_parser("view", help="browse a run's predictions", **VIEW_HELP))
+
+
+def _cmd_view(args: argparse.Namespace) -> int:
+    from eval.view import write_view
+
+    if not Path(args.file).is_file():
+        raise CliError(f"no such file: {args.file}")
+    print(f"wrote {write_view(args.file, args.out)}")
+    return 0
+
+
+def view_main(argv: list[str] | None = None) -> int:
+    """``deepcritic view FILE [-o OUT.html]``: one static HTML page of a solve/refine output."""
+    return cli_main(_view_parser(argparse.ArgumentParser(prog=VIEW_PROG, **VIEW_HELP)), argv, prog=VIEW_PROG)

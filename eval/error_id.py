@@ -65,29 +65,34 @@ class ErrorIdConfig(StrictConfig):
     """
 
     kind: Literal["error-id"] = "error-id"
-    critic: str = Field("embedded", description="engine spec for get_engine, or 'sympy' for the SymPy-only baseline")
-    data: list[str] = Field(default_factory=lambda: ["processbench"])
+    critic: str = Field("embedded", description="engine spec for get_engine, or 'sympy' for the SymPy-only baseline",
+                        json_schema_extra={"metavar": "SPEC"})
+    data: list[str] = Field(default_factory=lambda: ["processbench"], json_schema_extra={"metavar": "NAME|PATH"},
+                            description="data set name or ProcessBench/PRM800K-format file (repeatable)")
     protocol: ProtocolName = Field("ours", description="preset: ours, deepcritic or processbench (critic.protocol)")
     prompt: Literal["deliberate", "processbench"] = Field(
         "deliberate", description="deliberate: 1-based Step i; processbench: 0-based <paragraph_i> blocks")
     prompt_template: str | None = Field(
-        None, description="critic template file ({problem}, {tagged_response}, str.format); None = our wording")
+        None, description="critic template file ({problem}, {tagged_response}, str.format); None = our wording",
+        json_schema_extra={"metavar": "FILE"})
     system_prompt: str | None = Field(
-        None, description="system message text, 'none' for no system message; None = ours with our wording")
+        None, description="system message text, 'none' for no system message; None = ours with our wording",
+        json_schema_extra={"metavar": "TEXT|none"})
     step_tagging: StepTagging = Field("startswith", description="Step i: prefix unless the step startswith / "
                                                                 "contains it (contains = DeepCritic's rule)")
     extraction: Extraction = Field("ours", description="ours (critic.parse) or reference (last \\boxed{} -> int)")
     vote_filter: VoteFilter = Field("none", description="answer_marker: only critiques with **Answer**: vote (maj)")
-    decoding: Literal["greedy", "sample", "maj"] = "greedy"
+    decoding: Literal["greedy", "sample", "maj"] = Field(
+        "greedy", description="greedy, sample = pass@1 over k samples, maj = maj@k (unparsed critiques do not vote)")
     k: int = Field(1, ge=1, description="samples per solution (sample / maj)")
-    temperature: float = Field(0.0, ge=0.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    max_tokens: int = Field(2048, ge=1)
+    temperature: float = Field(0.0, ge=0.0, description="critic temperature (a protocol preset may set it)")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="nucleus sampling top_p (a protocol preset may set it)")
+    max_tokens: int = Field(2048, ge=1, description="critique token limit (a protocol preset may set it)")
     critic_format: CriticFormat = Field(
         "free", description="guided: the engine holds each critique to the trained format (critic.guided); presets "
                             "leave it free")
     limit: int | None = Field(None, ge=1, description="solutions per data set (a seeded random subset)")
-    seed: int | None = 0
+    seed: int | None = Field(0, description="seed for limit subsets and sampling")
     shard: str | None = Field(None, description="i/N: only the solutions of shard i of N (stable hash of the key)")
     window: int | None = Field(None, ge=1, description="sequences in flight (default: sized for the engine); "
                                                        "does not change results")

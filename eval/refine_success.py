@@ -27,14 +27,13 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from critic.configs import StrictConfig
 from critic.data import load_dataset_by_name
 from critic.engines.base import ChatEngine, Sampling, check_generations
 from critic.io import JsonlWriter, Shard, done_ids, is_error_row, read_best_rows, read_jsonl, select_shard
 from critic.jobs import WindowedEngine, error_text, item_workers, progress_bar, run_sync, stream
-from critic.prompts import CriticPrompt
+from critic.prompts import CriticPromptSettings
 from critic.records import Problem
-from critic.steps import StepTagging, split_steps
+from critic.steps import split_steps
 from eval import rundir
 from eval.metrics import refinement_metrics
 from eval.report import write_refine_report
@@ -43,33 +42,31 @@ INITIAL = "initial.jsonl"
 VARIANTS = ("critic", "self-critic", "no-sympy")
 
 
-class RefineConfig(StrictConfig):
+class RefineConfig(CriticPromptSettings):
     """Everything that decides a refinement run's results (written to ``config.json``)."""
 
     kind: Literal["refine"] = "refine"
-    generator: str = "embedded"
-    critic: str = "embedded"
-    data: list[str] = Field(default_factory=lambda: ["gsm8k-test", "math500"])
+    generator: str = Field("embedded", description="generator engine spec", json_schema_extra={"metavar": "SPEC"})
+    critic: str = Field("embedded", description="critic engine spec", json_schema_extra={"metavar": "SPEC"})
+    data: list[str] = Field(default_factory=lambda: ["gsm8k-test", "math500"],
+                            description="problem set name or file (repeatable)", json_schema_extra={"metavar": "NAME|PATH"})
     initial: str | None = Field(None, description="JSONL of existing solutions (id, problem, steps|response); "
                                                   "ids 'data/problem-id' or problem ids of --data")
-    limit: int | None = Field(None, ge=1)
-    seed: int | None = 0
+    limit: int | None = Field(None, ge=1, description="problems per data set (a seeded random subset)")
+    seed: int | None = Field(0, description="seed for limit subsets and sampling")
     max_rounds: int = Field(3, ge=1, description="critique rounds; at most max_rounds-1 refinements")
-    sympy: Literal["off", "veto", "prompt"] = "veto"
-    ablations: bool = False
+    sympy: Literal["off", "veto", "prompt"] = Field("veto", description="SymPy checks in the loop (agent.graph)")
+    ablations: bool = Field(False, description="also run the self-critic (the generator critiques itself) and no-SymPy variants")
     temperature: float = Field(0.0, ge=0.0, description="generator temperature (initial solutions and refinement)")
     max_tokens: int = Field(1024, ge=1, description="generator max tokens per call")
-    critic_max_tokens: int = Field(2048, ge=1)
-    prompt_template: str | None = Field(None, description="critic template file ({problem}, {tagged_response})")
-    system_prompt: str | None = Field(None, description="critic system message; 'none' = none; None = ours")
-    step_tagging: StepTagging = "startswith"
+    critic_max_tokens: int = Field(2048, ge=1, description="critique token limit")
     concurrency: int | None = Field(None, ge=1, description="requests in flight (initial solutions) and refine loops "
                                                           "in flight (default: sized for the engines)")
     shard: str | None = Field(None, description="i/N: only the problems of shard i of N (stable hash of the key)")
     engine_args: dict[str, dict[str, Any]] = Field(default_factory=dict,
                                                    description="engine options per role: {generator: {...}, "
                                                                "critic: {...}}")
-    name: str | None = None
+    name: str | None = Field(None, description="label for reports; None = the run folder's name")
 
     @model_validator(mode="after")
     def _shard(self) -> "RefineConfig":
@@ -95,9 +92,6 @@ class RefineConfig(StrictConfig):
     def critic_sampling(self) -> Sampling:
         return Sampling(temperature=0.0, max_tokens=self.critic_max_tokens, seed=self.seed)
 
-    def critic_prompt(self) -> CriticPrompt:
-        """The critic's prompt (deliberate style; loads and checks the template)."""
-        return CriticPrompt.from_settings("deliberate", self.prompt_template, self.system_prompt, self.step_tagging)
 
 
 CONFIG_TYPE = RefineConfig

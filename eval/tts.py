@@ -22,15 +22,14 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from critic.configs import StrictConfig
 from critic.data import load_dataset_by_name
 from critic.engines.base import ChatEngine, Sampling, check_generations
 from critic.io import JsonlWriter, Shard, done_ids, is_error_row, read_best_rows, select_shard
 from critic.jobs import error_text, item_workers, progress_bar, run_sync, stream, windowed
 from critic.parse import parse_critique
-from critic.prompts import SOLVE_PREFIX, CriticPrompt, solve_messages
+from critic.prompts import SOLVE_PREFIX, CriticPrompt, CriticPromptSettings, solve_messages
 from critic.records import NO_ERROR, Problem, first_sympy_finding
-from critic.steps import StepTagging, split_steps
+from critic.steps import split_steps
 from eval import rundir
 from eval.metrics import accuracy_vs_n, cluster_answers, powers_of_two_up_to
 from eval.report import write_tts_report
@@ -38,40 +37,35 @@ from eval.report import write_tts_report
 SAMPLES = "samples.jsonl"
 
 
-class TtsConfig(StrictConfig):
+class TtsConfig(CriticPromptSettings):
     """Everything that decides a verified-voting run's results (written to ``config.json``)."""
 
     kind: Literal["tts"] = "tts"
-    generator: str = "embedded"
-    critic: str = "embedded"
-    data: list[str] = Field(default_factory=lambda: ["gsm8k-test"])
-    n: int = Field(8, ge=1, description="samples per problem")
-    temperature: float = Field(0.7, gt=0.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    max_tokens: int = Field(1024, ge=1)
-    critic_max_tokens: int = Field(2048, ge=1)
-    prompt_template: str | None = Field(None, description="critic template file ({problem}, {tagged_response})")
-    system_prompt: str | None = Field(None, description="critic system message; 'none' = none; None = ours")
-    step_tagging: StepTagging = "startswith"
-    sympy: Literal["off", "veto"] = "off"
-    limit: int | None = Field(None, ge=1)
-    seed: int | None = 0
+    generator: str = Field("embedded", description="generator engine spec", json_schema_extra={"metavar": "SPEC"})
+    critic: str = Field("embedded", description="critic engine spec", json_schema_extra={"metavar": "SPEC"})
+    data: list[str] = Field(default_factory=lambda: ["gsm8k-test"], description="problem set name or file (repeatable)",
+                            json_schema_extra={"metavar": "NAME|PATH"})
+    n: int = Field(8, ge=1, description="samples per problem; the curve is at 1, 2, 4, ..., n")
+    temperature: float = Field(0.7, gt=0.0, description="generator temperature")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="generator nucleus sampling top_p")
+    max_tokens: int = Field(1024, ge=1, description="generator token limit")
+    critic_max_tokens: int = Field(2048, ge=1, description="critique token limit")
+    sympy: Literal["off", "veto"] = Field("off", description="veto: a SymPy contradiction also rejects a sample")
+    limit: int | None = Field(None, ge=1, description="problems per data set (a seeded random subset)")
+    seed: int | None = Field(0, description="seed for limit subsets and sampling")
     shard: str | None = Field(None, description="i/N: only the problems of shard i of N (stable hash of the key)")
     window: int | None = Field(None, ge=1, description="sequences in flight per engine (default: sized for the "
                                                        "engine); does not change results")
     engine_args: dict[str, dict[str, Any]] = Field(default_factory=dict,
                                                    description="engine options per role: {generator: {...}, "
                                                                "critic: {...}}")
-    name: str | None = None
+    name: str | None = Field(None, description="label for reports; None = the run folder's name")
 
     @model_validator(mode="after")
     def _shard(self) -> "TtsConfig":
         Shard.parse(self.shard)
         return self
 
-    def critic_prompt(self) -> CriticPrompt:
-        """The critic's prompt (deliberate style; loads and checks the template)."""
-        return CriticPrompt.from_settings("deliberate", self.prompt_template, self.system_prompt, self.step_tagging)
 
 
 CONFIG_TYPE = TtsConfig

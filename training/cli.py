@@ -17,14 +17,16 @@ options; exit codes 0 done, 1 some error rows, 2 usage error, 3 engine or server
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import sys
-import typing
 
 from pydantic import ValidationError
 
-from critic.configs import config_error_line
+from critic.commandline import add_config_file_flag, add_config_flags, add_engine_args_flags, cli_main, \
+    split_global_flags
+from critic.configs import ConfigError, config_error_line
 from training.common import PipelineConfig
 
 _EPILOG = """\
@@ -51,93 +53,105 @@ def _pipeline_configs() -> dict[str, type[PipelineConfig]]:
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, config: type[PipelineConfig], role: str) -> None:
-    parser.add_argument("--config", help="YAML file of the fields below")
-    parser.add_argument(f"--{role}-args", action="append", metavar="OPTS", dest="role_args",
-                        help=f"{role} engine options: JSON or key=value, repeatable (vLLM engine arguments such as "
-                             "tensor_parallel_size=4, or OpenAI engine settings such as max_concurrency=256); "
-                             f"YAML: engine_args: {{{role}: {{...}}}}")
+    add_config_file_flag(parser)
     parser.add_argument("--retry-errors", action="store_true", help="also rerun items whose row is an error row")
-    for name, info in config.model_fields.items():
-        if name == "engine_args":
-            continue  # a mapping: --<role>-args above, or the YAML file
-        is_list = typing.get_origin(info.annotation) is list
-        default = "required" if info.is_required() else f"default: {info.get_default(call_default_factory=True)}"
-        text = f"{info.description} ({default})" if info.description else f"({default})"
-        parser.add_argument(f"--{name}", nargs="+" if is_list else None, default=None, help=text)
+    add_engine_args_flags(parser, (role,))
+    # The fields: --<field> (trl's spelling, as in the recipes), help and default from the config.
+    add_config_flags(parser, config, separator="_", list_nargs=True, title=f"config keys of {config.__name__}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="deepcritic train",
-        description="Train a deliberate critic: Monte-Carlo labels, seed critiques, SFT, GRPO.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def _add_stages(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="stage", required=True, metavar="{mc-label,seed,sft,rl}")
     helps = {
         "mc-label": "first-error labels for sampled solutions by Monte-Carlo rollouts",
         "seed": "deliberate seed critiques from a teacher model (SFT data)",
     }
     for stage, config in _pipeline_configs().items():
-        _add_config_flags(sub.add_parser(stage, help=helps[stage], description=config.__doc__), config,
-                          _ROLES[stage])
+        stage_parser = sub.add_parser(stage, help=helps[stage], description=inspect.cleandoc(config.__doc__ or ""),
+                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+        _add_config_flags(stage_parser, config, _ROLES[stage])
+        stage_parser.set_defaults(run=_run_stage, prog=f"deepcritic train {stage}")
+    # Listed for --help only: handover() gives these command lines to trl's parser before argparse sees them.
     sub.add_parser("sft", help="supervised fine-tuning on seed critiques (trl SFTTrainer; trl flags)", add_help=False)
     sub.add_parser("rl", help="GRPO on step-labelled solutions (trl GRPOTrainer; trl flags)", add_help=False)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def build_parser() -> argparse.ArgumentParser:
+    """``deepcritic train``'s parser (the mc-label and seed stages; sft / rl are trl's)."""
+    return _add_stages(argparse.ArgumentParser(
+        prog="deepcritic train",
+        description="Train a deliberate critic: Monte-Carlo labels, seed critiques, SFT, GRPO.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ))
+
+
+def make_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``train`` in the ``deepcritic`` registry (agent.cli)."""
+    return _add_stages(subparsers.add_parser(
+        "train", help="training: seed, sft, mc-label, rl", epilog=_EPILOG,
+        description="Train a deliberate critic: Monte-Carlo labels, seed critiques, SFT, GRPO.",
+        formatter_class=argparse.RawDescriptionHelpFormatter))
+
+
+def handover(argv: list[str]) -> bool:
+    """True when ``argv`` (after ``train``) is a trl stage, whose command line trl's parser reads (:func:`main`)."""
+    return bool(argv) and argv[0] in _TRL_STAGES
+
+
+def _progress_logs() -> None:
+    """Training stages report their progress as log lines (INFO, with the time) on stderr."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if argv and argv[0] in _TRL_STAGES:
-        import importlib
 
-        return importlib.import_module(_TRL_STAGES[argv[0]]).cli(argv[1:])
 
-    args = build_parser().parse_args(argv)
-    from critic.engines.base import EngineDead, EngineError
-    from critic.io import OutputLocked
-    from critic.jobs import EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE, engine_failure
+def _run_stage(args: argparse.Namespace) -> int:
+    """Run ``train mc-label`` / ``train seed``; the exit code (critic.jobs)."""
+    from critic.jobs import EXIT_OK, EXIT_ROW_ERRORS
 
-    prog = f"deepcritic train {args.stage}"
+    _progress_logs()
+    prog = args.prog
     config_type = _pipeline_configs()[args.stage]
-    overrides = {name: getattr(args, name) for name in config_type.model_fields if name != "engine_args"}
+    overrides = {name: getattr(args, name, None) for name in config_type.model_fields if name != "engine_args"}
     try:
         cfg = config_type.from_yaml(args.config, **overrides)
-        cfg.check_files()
-        role = _ROLES[args.stage]
-        if args.role_args or cfg.engine_args:
-            from critic.engines.options import engine_args_for
-
-            spec = getattr(cfg, role)
-            options = engine_args_for({role: spec}, cfg.engine_args, {role: args.role_args})
-            cfg = cfg.model_copy(update={"engine_args": {r: o for r, o in options.items() if o}})
     except ValidationError as exc:  # bad values or unknown keys: one line naming the nearest valid key
-        print(f"{prog}: invalid config: {config_error_line(exc, config_type)}", file=sys.stderr)
-        return EXIT_USAGE
-    except (ValueError, EngineError) as exc:  # an unreadable config or template file, a bad engine option
-        print(f"{prog}: invalid config: {' '.join(str(exc).split())}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        if args.stage == "mc-label":
-            from training.mc_labels import run_mc_labels
+        raise ConfigError(f"invalid config: {config_error_line(exc, config_type)}") from None
+    cfg.check_files()
+    role = _ROLES[args.stage]
+    role_args = getattr(args, f"{role}_args", None)
+    if role_args or cfg.engine_args:
+        from critic.engines.options import engine_args_for
 
-            stats = run_mc_labels(cfg, retry_errors=args.retry_errors)
-        else:
-            from training.seed import run_seed
+        options = engine_args_for({role: getattr(cfg, role)}, cfg.engine_args, {role: role_args})
+        cfg = cfg.model_copy(update={"engine_args": {r: o for r, o in options.items() if o}})
+    if args.stage == "mc-label":
+        from training.mc_labels import run_mc_labels
 
-            stats = run_seed(cfg, retry_errors=args.retry_errors)
-    except EngineDead as exc:
-        return engine_failure(prog, exc)
-    except (OutputLocked, EngineError, FileNotFoundError, ValueError) as exc:
-        print(f"{prog}: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
-        return EXIT_USAGE
+        stats = run_mc_labels(cfg, retry_errors=args.retry_errors)
+    else:
+        from training.seed import run_seed
+
+        stats = run_seed(cfg, retry_errors=args.retry_errors)
     print(json.dumps(stats, indent=2, sort_keys=True))
     if stats.get("errors"):
         print(f"{prog}: {stats['errors']} items ended as error rows in {cfg.output_dir}/results.jsonl (their 'error' "
               "field names the cause); rerun with --retry-errors to retry them", file=sys.stderr)
         return EXIT_ROW_ERRORS
     return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``deepcritic train STAGE ...``; the exit code (critic.jobs: 0, 1 error rows, 2 usage, 3 engine)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    rest, _ = split_global_flags(argv)
+    if handover(rest):  # trl's parser and trl's logging: a training run's progress is its output
+        import importlib
+
+        _progress_logs()
+
+        return importlib.import_module(_TRL_STAGES[rest[0]]).cli(rest[1:])
+    return cli_main(build_parser(), argv, prog="deepcritic train")
 
 
 if __name__ == "__main__":
