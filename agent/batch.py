@@ -17,7 +17,6 @@ on (``retry_errors=True`` reruns those rows); a dead engine or unreachable serve
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
@@ -31,7 +30,7 @@ from agent.solve import final_answer, make_context, run_loop
 from critic.engines.base import ChatEngine, Sampling
 from critic.grading import answers_match
 from critic.prompts import CriticPrompt
-from critic.io import JsonlWriter, count_error_rows, done_ids, hold, read_best_rows, select_shard
+from critic.io import JsonlWriter, count_error_rows, done_ids, hold, read_best_rows, read_rows_file, select_shard
 from critic.jobs import engine_window, error_text, progress_bar, run_sync, stream
 from critic.steps import split_steps
 
@@ -92,22 +91,9 @@ def load_rows(rows: str | Path | Iterable[Mapping[str, Any]]) -> list[Row]:
 
 
 def _read_file(path: Path) -> list[Row]:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".json":
-        data = json.loads(text)
-        return [dict(r) for r in (data["rows"] if isinstance(data, dict) else data)]
-    out: list[Row] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            row = {"_bad": f"line {number} is not JSON: {e}"}
-        if not isinstance(row, dict):
-            row = {"_bad": f"line {number} is not a JSON object"}
-        out.append(row if "_bad" not in row else {"id": f"{path.name}:{number}", **row})
-    return out
+    # A bad line becomes that row's error row (BadRow in parse_row), not a failure of the whole batch.
+    return read_rows_file(path, on_bad=lambda number, message: {"id": f"{path.name}:{number}",
+                                                                 "_bad": f"line {number}: {message}"})
 
 
 def _split_of(dataset_dict) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import Field, ValidationError, field_validator
 
 from critic.configs import ConfigError, StrictConfig, config_error_line, read_mapping
+from critic.io import atomic_write_text
 
 ERROR_ID_PLOT = "f1.png"
 REFINE_PLOT = "refine.png"
@@ -253,7 +254,7 @@ def write_error_id_report(run_dir: Path, metrics: Mapping, config: Mapping,
     if comparison is not None:
         text += "\n" + comparison.markdown() + "\n"
     path = run_dir / "report.md"
-    path.write_text(text)
+    atomic_write_text(path, text)
     return path
 
 
@@ -329,7 +330,7 @@ def write_refine_report(run_dir: Path, metrics: Mapping, config: Mapping) -> Pat
         f"{refine_table(metrics)}\n\n![before/after]({REFINE_PLOT})\n"
     )
     path = run_dir / "report.md"
-    path.write_text(text)
+    atomic_write_text(path, text)
     return path
 
 
@@ -384,7 +385,7 @@ def write_tts_report(run_dir: Path, metrics: Mapping, config: Mapping) -> Path:
         f"{tts_table(metrics)}\n\n![accuracy vs N]({TTS_PLOT})\n"
     )
     path = run_dir / "report.md"
-    path.write_text(text)
+    atomic_write_text(path, text)
     return path
 
 
@@ -423,7 +424,7 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path) -> Path:
     compare = {"error-id": _compare_error_id, "refine": _compare_refine, "tts": _compare_tts}[kind]
     table = compare(runs, out_dir / COMPARE_PLOT)
     path = out_dir / "report.md"
-    path.write_text(f"# Comparison ({kind})\n\n{table}\n\n![comparison]({COMPARE_PLOT})\n")
+    atomic_write_text(path, f"# Comparison ({kind})\n\n{table}\n\n![comparison]({COMPARE_PLOT})\n")
     return path
 
 

@@ -28,7 +28,6 @@ from critic.io import (
     best_rows,
     count_error_rows,
     hold,
-    read_best_rows,
     read_jsonl,
     row_key,
 )
@@ -89,16 +88,6 @@ def open_run(out_dir: str | Path, config: BaseModel, ignore: Iterable[str] = RUN
     out_dir.mkdir(parents=True, exist_ok=True)
     with hold(out_dir, folder=True):
         yield prepare(out_dir, config, ignore, prompts)
-
-
-def write_json(path: Path, data: Any) -> Path:
-    """Atomic: a reader never sees half a metrics file."""
-    return atomic_write_json(path, data)
-
-
-def latest_rows(path: Path, key: str = "key") -> dict[str, dict]:
-    """One row per key under the resume rule (critic.io.best_rows)."""
-    return read_best_rows(path, key)
 
 
 def data_label(name: str) -> str:
@@ -165,6 +154,6 @@ def merge_runs(inputs: Sequence[str | Path], out_dir: str | Path) -> dict:
 def finish_with(out_dir: Path, metrics: dict, report: Callable[[Path, dict, dict], Any]) -> dict:
     """Write ``metrics.json`` and the report of a run (from the folder's config.json, prompt record included);
     returns the metrics."""
-    write_json(out_dir / METRICS, metrics)
+    atomic_write_json(out_dir / METRICS, metrics)
     report(out_dir, metrics, read_config(out_dir))
     return metrics

@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
 
+from critic.io import atomic_write_text, iter_jsonl
+
 # Verdict colours; the screenshot test looks for them.
 COLOURS = {
     "correct": "#d4edda",
@@ -83,14 +85,10 @@ def load_results(path: str | Path) -> list[dict]:
     elif isinstance(data, list):
         rows = data
     else:
-        rows = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ViewError(f"{path}: line {number} is not JSON ({e.msg})") from e
+        try:
+            rows = [row for _, row in iter_jsonl(path)]
+        except ValueError as e:
+            raise ViewError(str(e)) from e
     results = [normalise(row) for row in rows if isinstance(row, dict)]
     if not results:
         raise ViewError(f"{path}: no solve/refine results found")
@@ -273,5 +271,5 @@ def write_view(path: str | Path, out: str | Path | None = None) -> Path:
     path = Path(path)
     out = Path(out) if out is not None else path.with_suffix(".html")
     results = load_results(path)
-    out.write_text(render_html(results, title=f"deepcritic trace: {path.name}"), encoding="utf-8")
+    atomic_write_text(out, render_html(results, title=f"deepcritic trace: {path.name}"))
     return out

@@ -76,23 +76,23 @@ def resolve_model_path(name: str) -> str:
 def load_labeled_solutions(path: str | os.PathLike[str], limit: int | None = None) -> list[LabeledSolution]:
     """Step-labelled solutions from a JSONL file: rows of :class:`LabeledSolution` (what ``mc-label`` writes; extra
     keys are ignored) or PRM800K rows (read by :func:`critic.data.load_prm800k`), told apart by the first row."""
+    from critic.io import iter_jsonl
+
     path = resolve_path(path)
-    with open(path) as handle:
-        first = next((line for line in handle if line.strip()), None)
+    rows_in = iter_jsonl(path)
+    first = next(rows_in, None)
     if first is None:
         return []
-    if "label0" in json.loads(first):
-        rows = []
-        with open(path) as handle:
-            for line in handle:
-                if line.strip():
-                    rows.append(LabeledSolution.model_validate(json.loads(line)))
-                    if limit is not None and len(rows) >= limit:
-                        break
-    else:
+    if "label0" not in first[1]:
         from critic.data import load_prm800k
 
         rows = load_prm800k(str(path))
+        return rows if limit is None else rows[:limit]
+    rows = [LabeledSolution.model_validate(first[1])]
+    for _, row in rows_in:
+        if limit is not None and len(rows) >= limit:
+            break
+        rows.append(LabeledSolution.model_validate(row))
     return rows if limit is None else rows[:limit]
 
 
@@ -236,10 +236,3 @@ def train_and_save(trainer: Any, training_args: Any) -> Path:
     trainer.save_state()
     trainer.end()
     return Path(training_args.output_dir)
-
-
-def write_json(path: Path, value: object) -> None:
-    """Write JSON atomically (temporary sibling + rename): a killed run never leaves half a stats file."""
-    from critic.io import atomic_write_json
-
-    atomic_write_json(path, value, sort_keys=True)

@@ -48,7 +48,6 @@ from training.common import (
     ordered_best_rows,
     process_pending,
     resolve_path,
-    write_json,
     write_run_config,
 )
 
@@ -346,7 +345,7 @@ def rebuild(cfg: MCLabelConfig, folders: list[Path], ids: list[str]) -> dict:
 def build_outputs(out: Path, ordered_ids: list[str], cfg: MCLabelConfig, contamination: dict) -> dict:
     """Build ``labels.jsonl`` and ``stats.json`` from ``results.jsonl`` (the resume rule of critic.io: per problem the
     last row that is not an error row), in the order of ``ordered_ids``."""
-    from critic.io import atomic_write_jsonl
+    from critic.io import atomic_write_json, atomic_write_jsonl
 
     results, errors = ordered_best_rows(out, ordered_ids)
     rows = {row["id"]: row for row in results}
@@ -376,5 +375,5 @@ def build_outputs(out: Path, ordered_ids: list[str], cfg: MCLabelConfig, contami
         "contamination": contamination,
         "prompts": {"generator": cfg.generator_prompt().record()},
     }
-    write_json(out / "stats.json", stats)
+    atomic_write_json(out / "stats.json", stats, sort_keys=True)
     return stats

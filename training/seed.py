@@ -56,7 +56,6 @@ from training.common import (
     ordered_best_rows,
     process_pending,
     resolve_path,
-    write_json,
     write_run_config,
 )
 
@@ -327,7 +326,7 @@ def build_dataset(out: Path, ordered_ids: list[str], cfg: SeedConfig) -> dict:
     row that is not an error row), easy all-correct capped."""
     from datasets import Dataset
 
-    from critic.io import atomic_write_jsonl
+    from critic.io import atomic_write_json, atomic_write_jsonl
 
     rows, errors = ordered_best_rows(out, ordered_ids)
 
@@ -375,5 +374,5 @@ def build_dataset(out: Path, ordered_ids: list[str], cfg: SeedConfig) -> dict:
         "easy_cap": cfg.easy_cap,
         "prompts": {"teacher": cfg.teacher_prompts().record(), "critic": cfg.critic_prompt().record()},
     }
-    write_json(out / "stats.json", stats)
+    atomic_write_json(out / "stats.json", stats, sort_keys=True)
     return stats
