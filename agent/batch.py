@@ -151,17 +151,13 @@ async def _run_row(row: Row, row_id: str, ctx: LoopContext, run_id: str) -> Row:
     out["gold"] = gold
     if gold is not None:
         # Grading may wait on a time-boxed worker process: off the event loop, so the other rows keep going.
-        out["initial_correct"] = await asyncio.to_thread(_matches, out["initial_answer"], gold)
-        out["final_correct"] = await asyncio.to_thread(_matches, result.answer, gold)
+        out["initial_correct"] = await asyncio.to_thread(answers_match, out["initial_answer"], gold)
+        out["final_correct"] = await asyncio.to_thread(answers_match, result.answer, gold)
     return out | {"run_id": run_id, "finished_at": _now()}
 
 
 def _error_row(row_id: str, exc: BaseException, run_id: str) -> Row:
     return {"id": row_id, "error": error_text(exc), "run_id": run_id, "finished_at": _now()}
-
-
-def _matches(pred: str | None, gold: str) -> bool:
-    return pred is not None and answers_match(pred, gold)
 
 
 def _now() -> str:

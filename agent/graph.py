@@ -65,7 +65,7 @@ from critic.prompts import CriticPrompt, feedback_for_refinement, refine_message
 from critic.parse import parse_critique
 from critic.records import NO_ERROR, Critique, Evidence, StepCheck, first_sympy_finding
 from critic.steps import split_steps
-from critic.sympy_tool import check_steps
+from critic.verify import check_steps
 
 log = logging.getLogger(__name__)
 _WARNED_UNGUIDED: set[str] = set()  # critic engines already reported for ignoring the guided format

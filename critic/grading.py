@@ -58,7 +58,8 @@ from fractions import Fraction
 from critic.verify.values import parse_plain_number
 from critic.boxed import boxed_spans
 
-__all__ = ["answers_match", "exact_number", "extract_answer", "gsm8k_gold", "math_gold", "screen", "to_latex"]
+__all__ = ["answers_match", "exact_number", "extract_answer", "grade_text", "gsm8k_gold", "math_gold", "screen",
+           "to_latex"]
 
 MAX_ANSWER_CHARS = 2000  # longer "answers" are prose: never equal to anything
 MAX_VERIFY_CHARS = 1000  # longest answer handed to math-verify
@@ -566,6 +567,13 @@ def answers_match(pred: str | None, gold: str | None, timeout_s: float = 5.0) ->
         return bool(timebox.run("math_verify_match", [a, b], timeout_s))
     except (timebox.Timeout, timebox.WorkerError):
         return False
+
+
+def grade_text(text: str, gold: str | None, timeout_s: float = 5.0) -> tuple[str | None, bool]:
+    """``(answer, right)`` of a whole solution text: its :func:`extract_answer` and whether that
+    :func:`answers_match` ``gold`` (False when no answer is found). Blocks up to ``timeout_s`` like answers_match."""
+    predicted = extract_answer(text)
+    return predicted, answers_match(predicted, gold, timeout_s)
 
 
 def _numeric_close(parsed_a: list, parsed_b: list) -> bool:

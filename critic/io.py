@@ -282,7 +282,14 @@ def atomic_write_jsonl(path: str | os.PathLike[str], rows: Iterable[BaseModel | 
 
 
 class OutputLocked(RuntimeError):
-    """Another run holds the output (one line naming it)."""
+    """The output cannot be held for writing: another run holds it (one line naming the holder). Every command
+    turns it into one usage-error line (exit 2)."""
+
+
+class OutputUnwritable(OutputLocked):
+    """The output's lock file (or its folder) cannot be created: permission denied, read-only file system, a file
+    where a folder should be. One line naming the path and the cause; a kind of :class:`OutputLocked` so every
+    command reports it the same way (exit 2, no traceback)."""
 
 
 _held: set[str] = set()  # lock files this process holds (POSIX record locks do not exclude their own process)
@@ -313,16 +320,23 @@ def _holder(lock_file: Path) -> str:
 @contextmanager
 def hold(output: str | os.PathLike[str], folder: bool | None = None) -> Iterator[Path]:
     """Hold ``output`` (a file, or with ``folder=True`` a run folder) for the block: the one-writer lock (module
-    docstring). Raises :class:`OutputLocked` at once when another run (in this or another process) holds it."""
+    docstring). Raises :class:`OutputLocked` at once when another run (in this or another process) holds it, and
+    :class:`OutputUnwritable` when the lock file cannot be created (e.g. PermissionError)."""
     lock_file = lock_path_for(output, folder)
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputUnwritable(f"cannot create {lock_file.parent}: {e.strerror or e}") from None
     name = str(lock_file.resolve())
     with _held_guard:
         if name in _held:
             raise OutputLocked(f"{output} is being written by this process already (another job in it holds it)")
         _held.add(name)
     try:
-        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise OutputUnwritable(f"cannot create the lock file {lock_file}: {e.strerror or e}") from None
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

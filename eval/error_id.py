@@ -2,7 +2,7 @@
 
 A critic is any engine spec (``get_engine``) prompted with the deliberate critic prompt (1-based steps,
 ``parse_critique``) or the ProcessBench-style prompt (0-based paragraphs, ``parse_processbench``), or ``sympy``: the
-non-LLM baseline whose prediction is the first step :func:`critic.sympy_tool.check_steps` proves wrong (else -1).
+non-LLM baseline whose prediction is the first step :func:`critic.verify.check_steps` proves wrong (else -1).
 
 Decoding: ``greedy`` (one sample at temperature 0), ``sample`` (k samples, pass@1 = mean correctness over them) or
 ``maj`` (k samples, majority vote over the readable ones; unreadable ones do not vote).
@@ -253,7 +253,7 @@ def describe_checks(checks: list[StepCheck]) -> str:
 
 
 def sympy_critique(sample: LabeledSolution) -> tuple[Critique, list[StepCheck]]:
-    from critic.sympy_tool import check_steps  # the SymPy tool loads sympy; only this baseline needs it
+    from critic.verify import check_steps  # the SymPy tool loads sympy; only this baseline needs it
 
     checks = check_steps(sample.problem, sample.steps)
     first = first_sympy_finding(checks)

@@ -30,6 +30,7 @@ from pydantic import Field, model_validator
 from critic.configs import StrictConfig
 from critic.data import load_dataset_by_name
 from critic.engines.base import ChatEngine, Sampling, check_generations
+from critic.grading import answers_match
 from critic.io import JsonlWriter, Shard, done_ids, is_error_row, read_best_rows, read_jsonl, select_shard
 from critic.jobs import WindowedEngine, error_text, item_workers, progress_bar, run_sync, stream
 from critic.prompts import CriticPrompt
@@ -178,12 +179,6 @@ def load_initial(config: RefineConfig, problems: dict[str, tuple[str, Problem]],
         raise ValueError(f"no row of {config.initial} has the id of a selected problem of {', '.join(config.data)}")
 
 
-def grade(answer: str | None, gold: str) -> bool:
-    from critic.grading import answers_match
-
-    return answer is not None and answers_match(answer, gold)
-
-
 def run_refine(config: RefineConfig, out_dir: str | Path, generator: ChatEngine | None = None,
                critic: ChatEngine | None = None, progress: bool = True, retry_errors: bool = False) -> dict:
     """Run (or resume) a refinement evaluation into ``out_dir``; returns ``{data: {variant: metrics}}``.
@@ -258,7 +253,7 @@ def finish(config: RefineConfig, out_dir: Path, keys: Collection[str] | None = N
         refined = read_best_rows(out_dir / f"refined-{variant}.jsonl")
         graded: dict[str, list[dict]] = {}
         for key, row in initial.items():
-            before = not is_error_row(row) and grade(final_answer(row["steps"]), row["answer"])
+            before = not is_error_row(row) and answers_match(final_answer(row["steps"]), row["answer"])
             out = refined.get(key)
             if out is None or is_error_row(out):
                 # No refinement happened (no initial solution, an empty one, or an error row): the answer stands.

@@ -239,7 +239,7 @@ def write_error_id_report(run_dir: Path, metrics: Mapping, config: Mapping,
     title = f"Error identification - {critic_label(config)}"
     comparison = ReferenceComparison(metrics, reference) if reference is not None else None
     plot_error_id(metrics, run_dir / ERROR_ID_PLOT, title, comparison)
-    rule = ("Prediction = the first step critic.sympy_tool.check_steps proves wrong (a definite contradiction in an "
+    rule = ("Prediction = the first step critic.verify.check_steps proves wrong (a definite contradiction in an "
             "explicit calculation), else -1 (all correct).\n\n" if config.get("critic") == "sympy" else "")
     text = (
         f"# {title}\n\n{rule}"

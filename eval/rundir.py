@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from critic.data import KNOWN_DATASETS
 from critic.io import (
@@ -51,6 +51,18 @@ def _differences(old: dict, new: dict, ignore: Iterable[str]) -> list[str]:
     return sorted(k for k in set(old) | set(new) if k not in skip and old.get(k) != new.get(k))
 
 
+def with_defaults(saved: Mapping[str, Any], config_type: type[BaseModel]) -> dict:
+    """A saved config.json with every field it lacks filled with that field's current default (JSON form), so a run
+    folder written before a key was added compares equal to a run of the same settings today. Keys the folder has
+    are kept as they are; required fields it lacks stay missing."""
+    filled = dict(saved)
+    for name, field in config_type.model_fields.items():
+        if name not in filled and not field.is_required():
+            default = field.get_default(call_default_factory=True)
+            filled[name] = TypeAdapter(field.annotation).dump_python(default, mode="json")
+    return filled
+
+
 def prepare(out_dir: str | Path, config: BaseModel, ignore: Iterable[str] = (),
             prompts: Mapping | None = None) -> Path:
     """Create ``out_dir`` and write ``config.json``; refuse a folder whose config differs (except ``ignore`` keys,
@@ -66,7 +78,7 @@ def prepare(out_dir: str | Path, config: BaseModel, ignore: Iterable[str] = (),
     if prompts is not None:
         new[PROMPTS_KEY] = json.loads(json.dumps(prompts))  # as it reads back
     if path.is_file():
-        diff = _differences(json.loads(path.read_text()), new, ignore)
+        diff = _differences(with_defaults(json.loads(path.read_text()), type(config)), new, ignore)
         if diff:
             raise RunConfigMismatch(
                 f"{out_dir} already holds a run with different settings ({', '.join(diff)}); use another -o folder"
@@ -85,8 +97,7 @@ def open_run(out_dir: str | Path, config: BaseModel, ignore: Iterable[str] = RUN
              prompts: Mapping | None = None) -> Iterator[Path]:
     """Hold ``out_dir`` against a second run (:func:`critic.io.hold`) and :func:`prepare` it, for the block."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with hold(out_dir, folder=True):
+    with hold(out_dir, folder=True):  # creates the folder; one line (OutputUnwritable) when it cannot
         yield prepare(out_dir, config, ignore, prompts)
 
 
@@ -131,7 +142,7 @@ def merge_runs(inputs: Sequence[str | Path], out_dir: str | Path) -> dict:
         raise ValueError(f"cannot merge runs of different kinds: {', '.join(sorted(kinds))}")
     kind = kinds.pop()
     module = importlib.import_module(KINDS[kind])
-    configs = [json.loads((f / CONFIG).read_text()) for f in folders]
+    configs = [with_defaults(json.loads((f / CONFIG).read_text()), module.CONFIG_TYPE) for f in folders]
     for folder, other in zip(folders[1:], configs[1:]):
         diff = _differences(configs[0], other, (*RUN_ONLY_KEYS, "shard"))
         if diff:

@@ -132,7 +132,7 @@ async def sample_row(config: TtsConfig, item: tuple[str, str, Problem], generato
                       "critic_tokens": getattr(critique_gen, "num_tokens", 0)}
             accepted = critique.accepts
             if config.sympy == "veto" and accepted:
-                from critic.sympy_tool import check_steps
+                from critic.verify import check_steps
 
                 checks = await asyncio.to_thread(check_steps, p.problem, steps)
                 first = first_sympy_finding(checks)

@@ -64,15 +64,6 @@ def resolve_path(path: str | os.PathLike[str]) -> Path:
     return bundled if bundled.exists() else given
 
 
-def resolve_model_path(name: str) -> str:
-    """``embedded`` -> the converted embedded model folder; anything else unchanged (a folder or hub id)."""
-    if name == "embedded":
-        from critic.embedded import embedded_model_dir
-
-        return str(embedded_model_dir())
-    return name
-
-
 def load_labeled_solutions(path: str | os.PathLike[str], limit: int | None = None) -> list[LabeledSolution]:
     """Step-labelled solutions from a JSONL file: rows of :class:`LabeledSolution` (what ``mc-label`` writes; extra
     keys are ignored) or PRM800K rows (read by :func:`critic.data.load_prm800k`), told apart by the first row."""

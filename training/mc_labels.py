@@ -41,6 +41,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 
 from critic.engines.base import ChatEngine, Sampling, check_generations
+from critic.grading import grade_text
 from critic.prompts import GeneratorPrompt, load_template
 from critic.records import NO_ERROR, LabeledSolution, Problem
 from training.common import (
@@ -144,13 +145,6 @@ class Sampled:
     right: bool
 
 
-def grade(text: str, gold: str) -> tuple[str | None, bool]:
-    from critic.grading import answers_match, extract_answer
-
-    predicted = extract_answer(text)
-    return predicted, predicted is not None and answers_match(predicted, gold)
-
-
 def load_problems(name: str) -> list[Problem]:
     from critic.data import load_dataset_by_name
 
@@ -204,7 +198,7 @@ async def _sample_solutions(engine: ChatEngine, problem: Problem, cfg: MCLabelCo
     for generation in generations:
         text = chat[-1]["content"] + generation
         steps = split_steps(text)
-        predicted, right = await asyncio.to_thread(grade, text, problem.answer or "")
+        predicted, right = await asyncio.to_thread(grade_text, text, problem.answer or "")
         reason = (
             "unfinished" if generation.finish_reason != "stop"
             else "no_answer" if predicted is None
@@ -233,7 +227,7 @@ async def _rollout_count(engine: ChatEngine, problem: Problem, prefix: list[str]
     )
     chat = _solve_chat(problem.problem, prefix, prompt)
     generations = check_generations(await engine.agenerate(chat, sampling))
-    graded = [await asyncio.to_thread(grade, chat[-1]["content"] + g, problem.answer or "") for g in generations]
+    graded = [await asyncio.to_thread(grade_text, chat[-1]["content"] + g, problem.answer or "") for g in generations]
     return sum(right for _, right in graded)
 
 

@@ -86,11 +86,10 @@ def _looks_local(target: str) -> bool:
 def resolve_model(target: str) -> str:
     """Model folder (or hub id) for a vllm:/hf: target. Never reaches a hub for "embedded" or a local folder."""
     if target == "embedded":
-        from critic.embedded import embedded_model_dir
+        from critic.embedded import resolve_embedded
 
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the embedded model is fully local; never look at a hub
-
-        return str(embedded_model_dir())
+        return resolve_embedded(target)
     path = Path(target).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():

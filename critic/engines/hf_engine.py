@@ -121,12 +121,11 @@ class HFEngine:
         pad = self.tokenizer.pad_token_id
         input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self.device)
         attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
-        greedy = sampling.temperature == 0
-        copies = sampling.n if greedy else 1  # greedy samples are identical: decode once, repeat
+        greedy, copies = sampling.greedy, sampling.copies  # greedy samples are identical: decode once, repeat
         kwargs: dict[str, Any] = dict(
             max_new_tokens=sampling.max_tokens,
             do_sample=not greedy,
-            num_return_sequences=1 if greedy else sampling.n,
+            num_return_sequences=sampling.distinct,
             pad_token_id=pad,
             eos_token_id=sorted(self._eos_ids),
             repetition_penalty=1.0,  # override model-supplied defaults so all engines decode alike

@@ -274,7 +274,7 @@ class OpenAIEngine(LoopBackedEngine):
     async def _sample(self, path: str, payload: dict, sampling: Sampling, text_of: Any) -> list[Generation]:
         """``sampling.n`` generations from ``path``. Greedy decodes once and repeats it (identical samples; vLLM
         also rejects n > 1 with greedy); a server that ignores ``n`` gets the missing samples one by one."""
-        want = 1 if sampling.temperature == 0 else sampling.n
+        want = sampling.distinct
         base = payload | self._sampling_fields(sampling)
 
         def single(i: int) -> dict:
@@ -292,7 +292,7 @@ class OpenAIEngine(LoopBackedEngine):
         gens = [gen for body in bodies for gen in self._generations(body, text_of, sampling)]
         if len(gens) != want:
             raise EngineDead(f"{self.base_url}{path} returned {len(gens)} choices for n={want}")
-        return gens * sampling.n if want == 1 else gens
+        return gens * sampling.copies
 
     def _generations(self, body: dict, text_of: Any, sampling: Sampling) -> list[Generation]:
         choices = sorted(body.get("choices") or [], key=lambda c: c.get("index", 0))

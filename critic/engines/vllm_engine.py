@@ -166,9 +166,8 @@ class VllmEngine(LoopBackedEngine):
     def _params(self, sampling: Sampling) -> tuple[Any, int]:
         """vLLM params plus how many copies of each output to return. vLLM rejects n > 1 with greedy decoding;
         greedy samples are identical, so one is generated and repeated."""
-        greedy = sampling.temperature == 0
         params = self._SamplingParams(
-            n=1 if greedy else sampling.n,
+            n=sampling.distinct,
             temperature=sampling.temperature,
             top_p=sampling.top_p,
             max_tokens=sampling.max_tokens,
@@ -178,7 +177,7 @@ class VllmEngine(LoopBackedEngine):
             structured_outputs=(None if sampling.guided_regex is None
                                 else self._StructuredOutputsParams(regex=sampling.guided_regex)),
         )
-        return params, (sampling.n if greedy else 1)
+        return params, sampling.copies
 
     async def _one(self, chat: Chat, sampling: Sampling) -> list[Generation]:
         try:
