@@ -71,7 +71,7 @@ def test_eval_run_folders_count_errors_and_merge_by_the_rule(tmp_path):
 def test_training_stages_resume_by_the_rule(tmp_path, retry_errors, expected):
     from types import SimpleNamespace
 
-    from training.common import RESULTS, ordered_best_rows, process_pending
+    from training.pipeline import RESULTS, ordered_best_rows, process_pending
 
     _write(tmp_path / RESULTS, HISTORY)
     rows, errors = ordered_best_rows(tmp_path, ["d", "c", "b", "a"])

@@ -25,7 +25,7 @@ import typing
 from pydantic import ValidationError
 
 from critic.configs import config_error_line
-from training.common import PipelineConfig
+from training.pipeline import PipelineConfig
 
 _EPILOG = """\
 examples:

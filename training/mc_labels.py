@@ -44,13 +44,8 @@ from critic.engines.base import ChatEngine, Sampling, check_generations
 from critic.grading import grade_text
 from critic.prompts import GeneratorPrompt, load_template
 from critic.records import NO_ERROR, LabeledSolution, Problem
-from training.common import (
-    PipelineConfig,
-    ordered_best_rows,
-    process_pending,
-    resolve_path,
-    write_run_config,
-)
+from training.inputs import resolve_path
+from training.pipeline import PipelineConfig, ordered_best_rows, process_pending, write_run_config
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 from trl import GRPOConfig, ModelConfig, ScriptArguments
 
 from critic.embedded import resolve_embedded
-from training.common import load_labeled_solutions, model_init_kwargs, train_and_save
+from training.inputs import load_labeled_solutions
+from training.trainer import model_init_kwargs, train_and_save
 from training.rewards import REWARD_FUNCS
 from training.strict_trl import StrictTrlParser, run_stage
 

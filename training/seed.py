@@ -50,14 +50,8 @@ from critic.engines.base import ChatEngine, Generation, Sampling, check_generati
 from critic.prompts import CriticPrompt, TeacherContext, TeacherPrompts, load_template
 from critic.records import NO_ERROR, LabeledSolution, StepVerdict
 from critic.steps import StepTagging, label0_to_step1
-from training.common import (
-    PipelineConfig,
-    load_labeled_solutions,
-    ordered_best_rows,
-    process_pending,
-    resolve_path,
-    write_run_config,
-)
+from training.inputs import load_labeled_solutions, resolve_path
+from training.pipeline import PipelineConfig, ordered_best_rows, process_pending, write_run_config
 
 logger = logging.getLogger(__name__)
 

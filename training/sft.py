@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 from trl import ModelConfig, ScriptArguments, SFTConfig
 
 from critic.embedded import resolve_embedded
-from training.common import model_init_kwargs, resolve_path, train_and_save
+from training.inputs import resolve_path
+from training.trainer import model_init_kwargs, train_and_save
 from training.strict_trl import StrictTrlParser, run_stage
 
 if TYPE_CHECKING:

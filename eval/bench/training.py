@@ -39,7 +39,7 @@ class _StepTimer:
 
 
 def _recipe_args(module, recipe: str, output_dir: str, extra: list[str]):
-    from training.common import RECIPES_DIR
+    from training.inputs import RECIPES_DIR
 
     argv = ["--config", str(RECIPES_DIR / recipe), "--output_dir", output_dir, "--save_strategy", "no"] + extra
     return module.make_parser().parse_args_and_config(argv)
