@@ -44,7 +44,8 @@ from critic.records import Critique, LabeledSolution, StepCheck, first_sympy_fin
 from critic.steps import StepTagging, label0_to_step1
 from eval import rundir
 from eval.metrics import error_id_metrics, filter_votes, vote_winner
-from eval.report import ReferenceNumbers, write_error_id_report
+from eval.reference import ReferenceNumbers
+from eval.report import write_error_id_report
 
 PREDICTIONS = "predictions.jsonl"
 SYMPY_CRITIC = "sympy"
