@@ -29,9 +29,11 @@ from agent.graph import LoopContext
 from agent.solve import final_answer, make_context, run_loop
 from critic.engines.base import ChatEngine, Sampling
 from critic.grading import answers_match
+from critic.guided import CriticFormat
 from critic.prompts import CriticPrompt
 from critic.io import JsonlWriter, count_error_rows, done_ids, hold, read_best_rows, read_rows_file, select_shard
 from critic.jobs import engine_window, error_text, progress_bar, run_sync, stream
+from critic.records import SympyMode
 from critic.steps import split_steps
 
 Row = dict[str, Any]
@@ -172,14 +174,14 @@ async def arefine_batch(
     critic: ChatEngine | str | None = None,
     concurrency: int | None = None,
     max_rounds: int = 2,
-    sympy: str = "veto",
+    sympy: SympyMode = "veto",
     sampling: Sampling | None = None,
     critic_sampling: Sampling | None = None,
     overwrite: bool = False,
     limit: int | None = None,
     progress: bool = True,
     critic_prompt: CriticPrompt | None = None,
-    critic_format: str = "free",
+    critic_format: CriticFormat = "free",
     retry_errors: bool = False,
     shard: str | None = None,
     engine_args: Mapping[str, Mapping[str, Any]] | None = None,
@@ -272,14 +274,14 @@ def refine_batch(
     critic: ChatEngine | str | None = None,
     concurrency: int | None = None,
     max_rounds: int = 2,
-    sympy: str = "veto",
+    sympy: SympyMode = "veto",
     sampling: Sampling | None = None,
     critic_sampling: Sampling | None = None,
     overwrite: bool = False,
     limit: int | None = None,
     progress: bool = True,
     critic_prompt: CriticPrompt | None = None,
-    critic_format: str = "free",
+    critic_format: CriticFormat = "free",
     retry_errors: bool = False,
     shard: str | None = None,
     engine_args: Mapping[str, Mapping[str, Any]] | None = None,

@@ -15,11 +15,12 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from agent.graph import SYMPY_MODES, RoundTrace
+from agent.graph import RoundTrace
 from critic.engines.base import EngineDead, EngineError, Sampling
 from critic.io import OutputLocked
 from critic.guided import CRITIC_FORMATS
 from critic.jobs import EXIT_USAGE, engine_failure
+from critic.records import SYMPY_MODES
 
 PROG = "deepcritic"
 

@@ -63,15 +63,13 @@ from critic.engines.base import (
 from critic.guided import CriticFormat, GuidedFormat, guided_sampling
 from critic.prompts import CriticPrompt, feedback_for_refinement, refine_messages, solve_messages
 from critic.parse import parse_critique
-from critic.records import NO_ERROR, Critique, Evidence, StepCheck, first_sympy_finding
+from critic.records import NO_ERROR, Critique, Evidence, StepCheck, StepOrigin, SympyMode, first_sympy_finding
 from critic.steps import split_steps
 from critic.verify import check_steps
 
 log = logging.getLogger(__name__)
 _WARNED_UNGUIDED: set[str] = set()  # critic engines already reported for ignoring the guided format
 
-SympyMode = Literal["off", "veto", "prompt"]
-SYMPY_MODES: tuple[str, ...] = ("off", "veto", "prompt")
 StopReason = Literal[
     "accepted", "max_rounds", "repeated_solution", "critic_unparsed", "critic_truncated", "empty_solution"
 ]
@@ -83,7 +81,7 @@ class RoundTrace(BaseModel):
 
     round: int
     steps: list[str]
-    origin: Literal["generated", "given", "refined"]
+    origin: StepOrigin
     kept_steps: int = 0  # how many leading steps were carried over unchanged from the previous round
     checks: list[StepCheck] = Field(default_factory=list)
     critique: Critique
@@ -99,7 +97,7 @@ class RoundTrace(BaseModel):
 class LoopState(TypedDict, total=False):
     problem: str
     steps: list[str]  # the current solution, without "Step i:" prefixes
-    origin: Literal["generated", "given", "refined"]
+    origin: StepOrigin
     kept_steps: int
     round: int  # rounds critiqued so far
     checks: list[StepCheck]

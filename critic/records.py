@@ -53,6 +53,12 @@ class LabeledSolution(Solution):
 
 
 Verdict = Literal["correct", "wrong"]
+# How the SymPy tool's findings take part in the critique loop: not at all, as a veto over the critic's acceptance,
+# or as evidence in the critic's prompt (agent.graph).
+SympyMode = Literal["off", "veto", "prompt"]
+SYMPY_MODES: tuple[SympyMode, ...] = ("off", "veto", "prompt")
+# Where a solution's steps came from in a round of the loop.
+StepOrigin = Literal["generated", "given", "refined"]
 
 
 class StepVerdict(BaseModel):

@@ -46,6 +46,7 @@ from eval import rundir
 from eval.metrics import error_id_metrics, filter_votes, vote_winner
 from eval.reference import ReferenceNumbers
 from eval.report import write_error_id_report
+from eval.results import ErrorIdSummary
 
 PREDICTIONS = "predictions.jsonl"
 SYMPY_CRITIC = "sympy"
@@ -263,8 +264,8 @@ def sympy_critique(sample: LabeledSolution) -> tuple[Critique, list[StepCheck]]:
 
 def run_error_id(config: ErrorIdConfig, out_dir: str | Path, engine: ChatEngine | None = None,
                  progress: bool = True, retry_errors: bool = False,
-                 reference: ReferenceNumbers | None = None) -> dict:
-    """Run (or resume) an error-identification evaluation into ``out_dir``; returns the metrics.
+                 reference: ReferenceNumbers | None = None) -> ErrorIdSummary:
+    """Run (or resume) an error-identification evaluation into ``out_dir``; returns the metrics (:class:`~eval.results.ErrorIdSummary`).
 
     ``engine`` overrides ``config.critic``'s engine (tests pass a fake). Samples already in predictions.jsonl are
     skipped (error rows too, unless ``retry_errors``); the engine is built only when something is left to do.
@@ -293,11 +294,11 @@ def run_error_id(config: ErrorIdConfig, out_dir: str | Path, engine: ChatEngine 
 
 
 def finish(config: ErrorIdConfig, out_dir: Path, keys: Collection[str] | None = None,
-           reference: ReferenceNumbers | None = None) -> dict:
+           reference: ReferenceNumbers | None = None) -> ErrorIdSummary:
     """Metrics and report from the folder's predictions (of ``keys``, or all): ``metrics.json``, ``report.md``
     (compared with ``reference`` numbers when given)."""
     rows = [row for key, row in read_best_rows(out_dir / PREDICTIONS, "key").items() if keys is None or key in keys]
-    metrics = error_id_metrics(rows, decoding=config.decoding)
+    metrics = ErrorIdSummary.model_validate(error_id_metrics(rows, decoding=config.decoding))
     return rundir.finish_with(out_dir, metrics, partial(write_error_id_report, reference=reference))
 
 

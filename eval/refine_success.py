@@ -34,11 +34,12 @@ from critic.grading import answers_match
 from critic.io import JsonlWriter, Shard, done_ids, is_error_row, read_best_rows, read_jsonl, select_shard
 from critic.jobs import WindowedEngine, error_text, item_workers, progress_bar, run_sync, stream
 from critic.prompts import CriticPrompt
-from critic.records import Problem
+from critic.records import Problem, SympyMode
 from critic.steps import StepTagging, split_steps
 from eval import rundir
 from eval.metrics import refinement_metrics
 from eval.report import write_refine_report
+from eval.results import RefineSummary, RefineVariant
 
 INITIAL = "initial.jsonl"
 VARIANTS = ("critic", "self-critic", "no-sympy")
@@ -56,7 +57,7 @@ class RefineConfig(StrictConfig):
     limit: int | None = Field(None, ge=1)
     seed: int | None = 0
     max_rounds: int = Field(3, ge=1, description="critique rounds; at most max_rounds-1 refinements")
-    sympy: Literal["off", "veto", "prompt"] = "veto"
+    sympy: SympyMode = "veto"
     ablations: bool = False
     temperature: float = Field(0.0, ge=0.0, description="generator temperature (initial solutions and refinement)")
     max_tokens: int = Field(1024, ge=1, description="generator max tokens per call")
@@ -78,10 +79,10 @@ class RefineConfig(StrictConfig):
         return self
 
     @property
-    def variants(self) -> tuple[str, ...]:
+    def variants(self) -> tuple[RefineVariant, ...]:
         return VARIANTS if self.ablations else VARIANTS[:1]
 
-    def variant_setting(self, variant: str) -> dict[str, str]:
+    def variant_setting(self, variant: RefineVariant) -> dict[str, str]:
         """Which engine critiques and which SymPy mode applies in a variant."""
         return {
             "critic": {"critic": self.critic, "self-critic": self.generator, "no-sympy": self.critic}[variant],
@@ -180,8 +181,10 @@ def load_initial(config: RefineConfig, problems: dict[str, tuple[str, Problem]],
 
 
 def run_refine(config: RefineConfig, out_dir: str | Path, generator: ChatEngine | None = None,
-               critic: ChatEngine | None = None, progress: bool = True, retry_errors: bool = False) -> dict:
-    """Run (or resume) a refinement evaluation into ``out_dir``; returns ``{data: {variant: metrics}}``.
+               critic: ChatEngine | None = None, progress: bool = True,
+               retry_errors: bool = False) -> RefineSummary:
+    """Run (or resume) a refinement evaluation into ``out_dir``; returns ``{data: {variant: metrics}}``
+    (:class:`~eval.results.RefineSummary`).
 
     ``generator`` / ``critic`` override the configured engine specs (tests pass fakes). ``retry_errors`` reruns
     error rows. Raises :class:`~critic.engines.base.EngineDead` when an engine dies (rerun to resume).
@@ -242,7 +245,7 @@ def _args_for(config: RefineConfig, spec: str) -> dict[str, Any]:
     return {}
 
 
-def finish(config: RefineConfig, out_dir: Path, keys: Collection[str] | None = None) -> dict:
+def finish(config: RefineConfig, out_dir: Path, keys: Collection[str] | None = None) -> RefineSummary:
     """Grade before / after from the folder's rows (of ``keys``, or all) into ``metrics.json`` and the report."""
     from agent.solve import final_answer
 
@@ -272,4 +275,4 @@ def finish(config: RefineConfig, out_dir: Path, keys: Collection[str] | None = N
                                       if initial[k]["data"] == data)
             m |= setting
             metrics.setdefault(data, {})[variant] = m
-    return rundir.finish_with(out_dir, metrics, write_refine_report)
+    return rundir.finish_with(out_dir, RefineSummary.model_validate(metrics), write_refine_report)

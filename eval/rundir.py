@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
 
@@ -31,6 +31,8 @@ from critic.io import (
     read_jsonl,
     row_key,
 )
+
+Result = TypeVar("Result", bound=BaseModel)
 
 CONFIG = "config.json"
 METRICS = "metrics.json"
@@ -159,12 +161,13 @@ def merge_runs(inputs: Sequence[str | Path], out_dir: str | Path) -> dict:
             atomic_write_jsonl(out_dir / name, best.values())
             files[name] = len(best)
         metrics = module.finish(merged_config, out_dir)
-    return {"kind": kind, "files": files, "error_rows": error_rows(out_dir), "metrics": metrics}
+    return {"kind": kind, "files": files, "error_rows": error_rows(out_dir), "metrics": metrics.model_dump(mode="json")}
 
 
-def finish_with(out_dir: Path, metrics: dict, report: Callable[[Path, dict, dict], Any]) -> dict:
-    """Write ``metrics.json`` and the report of a run (from the folder's config.json, prompt record included);
-    returns the metrics."""
-    atomic_write_json(out_dir / METRICS, metrics)
-    report(out_dir, metrics, read_config(out_dir))
+def finish_with(out_dir: Path, metrics: Result, report: Callable[[Path, dict, dict], Any]) -> Result:
+    """Write ``metrics.json`` (``metrics.model_dump(mode="json")``) and the report of a run (from the folder's
+    config.json, prompt record included); returns ``metrics``."""
+    written = metrics.model_dump(mode="json")
+    atomic_write_json(out_dir / METRICS, written)
+    report(out_dir, written, read_config(out_dir))
     return metrics
