@@ -30,6 +30,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from critic.prompts import CriticStyle
 from critic.records import NO_ERROR, Critique
 from critic.steps import StepTagging, label0_to_step1
 
@@ -63,7 +64,7 @@ class Protocol(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
-    prompt: Literal["deliberate", "processbench"]
+    prompt: CriticStyle
     step_tagging: StepTagging
     system_prompt: str | None = Field(description="None = the wording's default; 'none' = no system message")
     extraction: Extraction

@@ -37,8 +37,8 @@ from critic.guided import CriticFormat, guided_sampling
 from critic.io import JsonlWriter, Shard, done_ids, read_best_rows, select_shard
 from critic.jobs import WindowedEngine, error_text, item_workers, progress_bar, run_sync, stream
 from critic.parse import parse_critique, parse_processbench
-from critic.prompts import CriticPrompt
-from critic.protocol import PROTOCOLS, Extraction, ProtocolName, VoteFilter, has_answer_marker, parse_reference, \
+from critic.prompts import CriticPrompt, CriticStyle
+from critic.protocol import PROTOCOLS, Decoding, Extraction, ProtocolName, VoteFilter, has_answer_marker, parse_reference, \
     reference_box
 from critic.records import Critique, LabeledSolution, StepCheck, first_sympy_finding
 from critic.steps import StepTagging, label0_to_step1
@@ -70,7 +70,7 @@ class ErrorIdConfig(StrictConfig):
     critic: str = Field("embedded", description="engine spec for get_engine, or 'sympy' for the SymPy-only baseline")
     data: list[str] = Field(default_factory=lambda: ["processbench"])
     protocol: ProtocolName = Field("ours", description="preset: ours, deepcritic or processbench (critic.protocol)")
-    prompt: Literal["deliberate", "processbench"] = Field(
+    prompt: CriticStyle = Field(
         "deliberate", description="deliberate: 1-based Step i; processbench: 0-based <paragraph_i> blocks")
     prompt_template: str | None = Field(
         None, description="critic template file ({problem}, {tagged_response}, str.format); None = our wording")
@@ -80,7 +80,7 @@ class ErrorIdConfig(StrictConfig):
                                                                 "contains it (contains = DeepCritic's rule)")
     extraction: Extraction = Field("ours", description="ours (critic.parse) or reference (last \\boxed{} -> int)")
     vote_filter: VoteFilter = Field("none", description="answer_marker: only critiques with **Answer**: vote (maj)")
-    decoding: Literal["greedy", "sample", "maj"] = "greedy"
+    decoding: Decoding = "greedy"
     k: int = Field(1, ge=1, description="samples per solution (sample / maj)")
     temperature: float = Field(0.0, ge=0.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Literal
 
 import sympy
 
@@ -18,6 +19,9 @@ from critic.verify.build import TooLarge, build
 from critic.verify.exact import EvalError, Irrational, Lin, evaluate as exact_value
 from critic.verify.parse import Node, ParseError, Pct, free_vars, has, has_alternative_reading, parse
 from critic.verify.tokens import MATHY, Token, tokenize
+
+# What one checked claim comes to: proved, disproved, or neither (the claim then stays unknown).
+ClaimStatus = Literal["ok", "wrong", "unsure"]
 
 MAX_ROUNDED_LITERALS = 8  # literals probed when estimating how far rounded inputs can move a result
 ZERO_RELATIVE = 1e-24  # a SymPy difference this small (relative) at 30 digits counts as 0
