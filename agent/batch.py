@@ -40,6 +40,10 @@ Row = dict[str, Any]
 
 
 class BatchSummary(BaseModel):
+    """What one refine batch did (returned by :func:`refine_batch`; the CLI prints it as JSON). Counts are ids of this
+    input (of this shard); ``correct_before`` / ``correct_after`` count rows with a gold answer (None when no row
+    has one); tokens are generated tokens of this run; ``seconds`` is wall-clock time of this run."""
+
     out_path: str
     run_id: str
     total: int  # distinct ids in the input (of this shard)
@@ -57,10 +61,12 @@ class BatchSummary(BaseModel):
 
     @property
     def rows_per_s(self) -> float:
+        """Rows written per second of wall-clock time (0.0 before any time has passed)."""
         return self.done / self.seconds if self.seconds else 0.0
 
     @property
     def tokens_per_s(self) -> float:
+        """Generated tokens (generator + critic) per second of wall-clock time (0.0 before any time has passed)."""
         return (self.generator_tokens + self.critic_tokens) / self.seconds if self.seconds else 0.0
 
     @property

@@ -44,6 +44,7 @@ class SolveResult(BaseModel):
     @computed_field
     @property
     def tokens(self) -> int:
+        """Generated tokens of the whole loop: generator plus critic."""
         return self.generator_tokens + self.critic_tokens
 
 

@@ -103,6 +103,8 @@ class JsonlWriter:
         self._lock = threading.Lock()
 
     def write(self, row: BaseModel | Row) -> None:
+        """Append one row (a pydantic model is dumped in JSON mode) as one line, flushed and fsynced before returning.
+        Raises ValueError for a row JSON cannot encode."""
         line = _as_json(row) + "\n"
         with self._lock:
             self._file.write(line)
@@ -110,6 +112,7 @@ class JsonlWriter:
             os.fsync(self._file.fileno())
 
     def close(self) -> None:
+        """Close the file (idempotent)."""
         with self._lock:
             if not self._file.closed:
                 self._file.close()

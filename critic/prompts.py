@@ -500,6 +500,8 @@ class TeacherPrompts:
         return {"problem": problem, "solution": join_steps(shown, self.step_tagging), "step_index": step1, **examples}
 
     def initial_messages(self, problem: str, steps: list[str], step1: int) -> Chat:
+        """Chat asking the teacher for the initial critique of step ``step1`` (1-based) of ``steps`` (our wording, or
+        the ``initial`` template)."""
         if self.initial is None:
             user = initial_step_critique_messages(problem, steps, step1, self.context)[-1]["content"]
         else:
@@ -507,6 +509,8 @@ class TeacherPrompts:
         return _with_system(self._system(self.initial), user)
 
     def deep_messages(self, problem: str, steps: list[str], step1: int, initial_critique: str) -> Chat:
+        """Chat asking the teacher to re-verify step ``step1`` (1-based) another way, given its ``initial_critique``
+        (our wording, or the ``deep`` template)."""
         if self.deep is None:
             user = deep_verification_messages(problem, steps, step1, initial_critique, self.context)[-1]["content"]
         else:
@@ -515,6 +519,8 @@ class TeacherPrompts:
 
     def merge_messages(self, problem: str, steps: list[str], step1: int, initial_critique: str,
                        deep_critique: str) -> Chat:
+        """Chat asking the teacher to merge the initial and the deep critique of step ``step1`` (1-based) into one
+        deliberate critique (our wording, or the ``merge`` template with its examples)."""
         if self.merge is None:
             user = merge_critique_messages(problem, steps, step1, initial_critique, deep_critique,
                                            self.context)[-1]["content"]
@@ -524,6 +530,8 @@ class TeacherPrompts:
         return _with_system(self._system(self.merge), user)
 
     def record(self) -> dict[str, object]:
+        """What a run records: each stage's template (kind, path, sha256) or None for ours, the system prompt setting,
+        the context, the tagging rule and how many merge examples."""
         return {
             stage: template.record() if template else None
             for stage, template in (("initial", self.initial), ("deep", self.deep), ("merge", self.merge))
@@ -541,6 +549,8 @@ class GeneratorPrompt:
     system_prompt: str | None = None
 
     def messages(self, problem: str) -> Chat:
+        """The solver chat for ``problem``: system message (if any), the user turn, and the assistant prefix ``Step
+        1:`` the engine continues."""
         if self.template is None:
             user = solve_messages(problem)[1]["content"]
         else:
@@ -549,5 +559,6 @@ class GeneratorPrompt:
         return _with_system(system, user) + [{"role": "assistant", "content": SOLVE_PREFIX}]
 
     def record(self) -> dict[str, object]:
+        """What a run records: the template (kind, path, sha256) or None for ours, and the system message sent."""
         return {"template": self.template.record() if self.template else None,
                 "system": resolve_system(self.system_prompt, GENERATOR_SYSTEM if self.template is None else None)}

@@ -143,6 +143,7 @@ PROTOCOLS: dict[str, Protocol] = {
 
 
 def get_protocol(name: str) -> Protocol:
+    """The preset named ``name`` (one of :data:`PROTOCOLS`); ValueError (one line) for any other name."""
     if name not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {name!r}")
     return PROTOCOLS[name]

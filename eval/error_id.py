@@ -141,6 +141,8 @@ class ErrorIdConfig(StrictConfig):
 
     @property
     def sampling(self) -> Sampling:
+        """The critic's decoding: ``k`` samples per solution at ``temperature`` / ``top_p``, at most ``max_tokens``
+        tokens each, seeded."""
         return Sampling(n=self.k, temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens,
                         seed=self.seed)
 
@@ -175,6 +177,7 @@ def vote_keys(config: ErrorIdConfig, texts: Sequence[str], critiques: Sequence[C
 
 
 def expand_data(names: list[str]) -> list[str]:
+    """Data names with groups expanded (``processbench`` -> its four subsets), duplicates dropped, order kept."""
     out: list[str] = []
     for name in names:
         for item in DATA_GROUPS.get(name, [name]):
@@ -255,6 +258,8 @@ def describe_checks(checks: list[StepCheck]) -> str:
 
 
 def sympy_critique(sample: LabeledSolution) -> tuple[Critique, list[StepCheck]]:
+    """The SymPy-only baseline's critique of one solution: the first step the tool proves wrong (1-based, else -1) and
+    the checks behind it."""
     from critic.verify import check_steps  # the SymPy tool loads sympy; only this baseline needs it
 
     checks = check_steps(sample.problem, sample.steps)

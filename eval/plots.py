@@ -105,6 +105,7 @@ def plot_refine(metrics: Mapping[str, Mapping[str, Mapping]], path: Path, title:
 
 
 def plot_tts(metrics: Mapping[str, Mapping[str, Sequence[float]]], path: Path, title: str) -> Path:
+    """Accuracy (percent) against N per data set: plain majority dashed, verified majority solid; PNG at ``path``."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for dataset, curve in metrics.items():

@@ -48,6 +48,8 @@ class ReferenceNumbers(StrictConfig):
         return value
 
     def metric(self, subset: str, key: str = "f1") -> float | None:
+        """The reference's ``key`` (percent) for ``subset``, matched by :func:`subset_key`; None when the reference
+        lacks it."""
         for name, numbers in self.subsets.items():
             if subset_key(name) == subset_key(subset):
                 value = numbers if not isinstance(numbers, dict) else numbers.get(key)
@@ -75,6 +77,7 @@ class ReferenceComparison:
         self.only_reference = [name for name in reference.subsets if subset_key(name) not in matched]
 
     def reference_f1(self, subset: str) -> float | None:
+        """The reference's F1 (percent) for ``subset``; for ``average`` its mean over the common subsets."""
         if subset == "average":
             return self.reference_average()
         return self.reference.metric(subset)
@@ -85,12 +88,15 @@ class ReferenceComparison:
         return sum(values) / len(values) if values else None
 
     def reference_average(self, key: str = "f1") -> float | None:
+        """The reference's mean of ``key`` (percent) over the common subsets; None when it lacks any of them."""
         values = [self.reference.metric(s, key) for s in self.common]
         if not values or any(v is None for v in values):
             return None
         return sum(values) / len(values)  # type: ignore[arg-type]
 
     def markdown(self) -> str:
+        """The comparison as a markdown section: per common subset ours, the reference and the difference (F1,
+        percent), the like-with-like averages, and what each side lacks."""
         ref = self.reference
         lines = [f"## Compared with {ref.name}", "", f"Source: {ref.source}. F1 in percent; Δ = ours − reference.", "",
                  "| subset | ours | reference | Δ |", "|---|---:|---:|---:|"]

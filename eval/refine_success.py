@@ -80,6 +80,8 @@ class RefineConfig(StrictConfig):
 
     @property
     def variants(self) -> tuple[RefineVariant, ...]:
+        """The variants this run refines with: ``critic``, and with ``ablations`` also ``self-critic`` and
+        ``no-sympy``."""
         return VARIANTS if self.ablations else VARIANTS[:1]
 
     def variant_setting(self, variant: RefineVariant) -> dict[str, str]:
@@ -91,10 +93,12 @@ class RefineConfig(StrictConfig):
 
     @property
     def generator_sampling(self) -> Sampling:
+        """The generator's decoding (one sample, ``temperature``, ``max_tokens``, seeded)."""
         return Sampling(temperature=self.temperature, max_tokens=self.max_tokens, seed=self.seed)
 
     @property
     def critic_sampling(self) -> Sampling:
+        """The critic's decoding: greedy (temperature 0), ``critic_max_tokens``, seeded."""
         return Sampling(temperature=0.0, max_tokens=self.critic_max_tokens, seed=self.seed)
 
     def critic_prompt(self) -> CriticPrompt:

@@ -46,6 +46,8 @@ def read_run(run_dir: str | Path) -> tuple[dict, dict]:
 
 def write_error_id_report(run_dir: Path, metrics: Mapping, config: Mapping,
                           reference: ReferenceNumbers | None = None) -> Path:
+    """Write ``report.md`` and ``f1.png`` of an error-identification run into ``run_dir`` (with a comparison section
+    when ``reference`` is given); returns the report path."""
     title = f"Error identification - {critic_label(config)}"
     comparison = ReferenceComparison(metrics, reference) if reference is not None else None
     plot_error_id(metrics, run_dir / ERROR_ID_PLOT, title, comparison)
@@ -77,6 +79,7 @@ REFINE_VARIANTS_NOTE = """\
 
 
 def write_refine_report(run_dir: Path, metrics: Mapping, config: Mapping) -> Path:
+    """Write ``report.md`` and ``refine.png`` of a refinement run into ``run_dir``; returns the report path."""
     title = f"Refinement - generator {config.get('generator')}, critic {config.get('critic')}"
     plot_refine(metrics, run_dir / REFINE_PLOT, title)
     source = f"loaded from {config['initial']}" if config.get("initial") else (
@@ -99,6 +102,8 @@ def write_refine_report(run_dir: Path, metrics: Mapping, config: Mapping) -> Pat
 
 
 def write_tts_report(run_dir: Path, metrics: Mapping, config: Mapping) -> Path:
+    """Write ``report.md`` and ``accuracy_vs_n.png`` of a verified-majority-voting run into ``run_dir``; returns the
+    report path."""
     title = f"Verified majority voting - generator {config.get('generator')}, critic {config.get('critic')}"
     plot_tts(metrics, run_dir / TTS_PLOT, title)
     text = (

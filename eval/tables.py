@@ -22,6 +22,7 @@ def decoding_label(config: Mapping) -> str:
 
 
 def critic_label(config: Mapping) -> str:
+    """Who critiqued in a run, for titles: the SymPy-only baseline, or the critic engine spec and prompt style."""
     if config.get("critic") == "sympy":
         return "SymPy-only baseline (no LLM)"
     return f"critic {config.get('critic')}, prompt {config.get('prompt')}"
@@ -41,10 +42,12 @@ def protocol_line(config: Mapping) -> str:
 
 
 def run_label(run_dir: Path, config: Mapping) -> str:
+    """A run's name in comparisons: its configured ``name``, else its folder name."""
     return config.get("name") or run_dir.name
 
 
 def subsets_of(metrics: Mapping) -> list[str]:
+    """The subset names of error-identification metrics, in order, without ``average``."""
     return [name for name in metrics if name != "average"]
 
 
@@ -113,6 +116,7 @@ def refine_table(metrics: Mapping[str, Mapping[str, Mapping]]) -> str:
 
 
 def tts_table(metrics: Mapping[str, Mapping[str, Sequence[float]]]) -> str:
+    """One row per data set and N: majority, verified, fallback and oracle accuracy (percent)."""
     lines = ["| data | N | majority | verified | no sample accepted % | any sample right (oracle) |",
              "|---|---:|---:|---:|---:|---:|"]
     for dataset, curve in metrics.items():

@@ -175,6 +175,8 @@ def _critique_outcome(entry: Mapping) -> str:
 
 
 def render_round(entry: Mapping, previous: Mapping | None) -> str:
+    """HTML of one round of the loop: its steps coloured by verdict and tagged kept / new, the critique, and for a
+    refined round the steps of ``previous`` (the round before) it replaced."""
     steps: Sequence[str] = entry.get("steps", [])
     crit = entry.get("critique") or {}
     verdicts = {v["step1"]: v["verdict"] for v in crit.get("verdicts", [])}
@@ -232,6 +234,8 @@ def render_round(entry: Mapping, previous: Mapping | None) -> str:
 
 
 def render_result(result: Mapping, index: int) -> str:
+    """HTML of one solve/refine result (``index`` 1-based: its number and its anchor ``#r<index>``): header, problem,
+    summary badges and every round (an error row: the error only)."""
     title = f"{index}. {result['id']}" if result.get("id") is not None else f"{index}."
     head = f'<section class="result" id="r{index}"><h2>{escape(title)}</h2>'
     if result.get("error"):
@@ -255,6 +259,8 @@ def _nav(results: Sequence[Mapping]) -> str:
 
 
 def render_html(results: Sequence[Mapping], title: str = "deepcritic trace") -> str:
+    """One self-contained HTML page (inline CSS, no scripts) of ``results``, with a navigation list when there are
+    several."""
     legend = ('<div class="legend">'
               f'<span style="background:{COLOURS["correct"]}">critic: correct</span>'
               f'<span style="background:{COLOURS["wrong"]}">critic: wrong</span>'

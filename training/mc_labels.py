@@ -111,6 +111,8 @@ class MCLabelConfig(PipelineConfig):
         return GeneratorPrompt(load_template(self.generator_template, "generator"), system)
 
     def check_files(self) -> None:
+        """Read the generator template and system prompt so a bad one fails before any work (TemplateError /
+        ValueError, one line)."""
         self.generator_prompt()
 
 
@@ -141,6 +143,8 @@ class Sampled:
 
 
 def load_problems(name: str) -> list[Problem]:
+    """Problems with gold answers from a known name or a file (``recipes/...`` paths resolved); ValueError when none
+    has a gold answer."""
     from critic.data import load_dataset_by_name
 
     local = resolve_path(name)

@@ -123,6 +123,8 @@ class SeedConfig(PipelineConfig):
                                           self.critic_step_tagging)
 
     def check_files(self) -> None:
+        """Read the teacher templates, merge examples and the critic template so a bad one fails before any work
+        (TemplateError, one line)."""
         self.teacher_prompts()
         self.critic_prompt()
 

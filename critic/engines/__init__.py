@@ -59,6 +59,8 @@ _lock = threading.Lock()
 
 
 def vllm_available() -> bool:
+    """True when the vllm package is installed (looked up, not imported): ``embedded`` then means vLLM, else
+    transformers."""
     return importlib.util.find_spec("vllm") is not None
 
 

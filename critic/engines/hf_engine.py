@@ -79,6 +79,8 @@ class HFEngine:
     # ---- batched generation -------------------------------------------------------------------------------------
 
     def generate(self, chats: list[Chat], sampling: Sampling) -> list[list[Generation]]:
+        """``sampling.n`` generations per chat, decoded in batches of ``max_batch_size`` chats on the calling thread
+        (ChatEngine.generate). Raises EngineDead when the model fails."""
         results: list[list[Generation]] = []
         for start in range(0, len(chats), self.max_batch_size):
             results.extend(self._run_batch(chats[start : start + self.max_batch_size], sampling))
@@ -186,6 +188,8 @@ class HFEngine:
     # ---- concurrent single requests -----------------------------------------------------------------------------
 
     async def agenerate(self, chat: Chat, sampling: Sampling) -> list[Generation]:
+        """``sampling.n`` generations for one chat; requests from many coroutines are batched together by the engine's
+        worker thread (ChatEngine.agenerate). Raises EngineDead when the worker fails."""
         self._ensure_worker()
         future: concurrent.futures.Future = concurrent.futures.Future()
         self._queue.put((chat, sampling, future))

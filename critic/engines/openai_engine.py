@@ -384,6 +384,7 @@ class OpenAIEngine(LoopBackedEngine):
         return True, f"rendering the chat template of {source!r} here for /v1/completions"
 
     def close(self) -> None:
+        """Close the HTTP client (idempotent); the server keeps running."""
         client = getattr(self, "_client", None)
         if client is not None:
             self._loop.run(client.aclose())

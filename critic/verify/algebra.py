@@ -35,6 +35,8 @@ MIN_AGREEING_POINTS = 3
 
 @dataclass
 class Verdict:
+    """What an algebra check comes to: ``status`` and, for evidence, the expected (expanded) left side."""
+
     status: ClaimStatus
     expected: str = ""  # the left side, expanded, for evidence
 

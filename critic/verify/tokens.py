@@ -22,6 +22,9 @@ MAX_LITERAL_DIGITS = 60  # a longer digit string is opaque
 
 @dataclass
 class Token:
+    """One token of the whitelist tokenizer: its ``kind``, its text, its character span ``[start, end)`` in the step,
+    whether white space precedes it, and for a number (``NUM``) its exact value."""
+
     kind: str  # see _MATHY and the tokenizer for the kinds
     text: str
     start: int

@@ -37,6 +37,10 @@ class Unreadable(Exception):
 
 @dataclass
 class Evaluated:
+    """An expression's value as the SymPy tool computed it: exact (Fraction, SymPy number, or a linear form in one
+    unknown), with what the rounding and reading rules need (the literal it is, percent, decimals shown, the
+    other reading of an ambiguous construct, names the step bound)."""
+
     value: Number | Lin
     tree: Node
     bare_literal: Token | None  # the single NUM token when the expression is just one literal (maybe signed/%)
@@ -48,6 +52,7 @@ class Evaluated:
 
     @property
     def unknowns(self) -> bool:
+        """True when the value still depends on an unknown (a linear form)."""
         return isinstance(self.value, Lin)
 
 
@@ -104,6 +109,7 @@ def evaluate(toks: list[Token], percent_scale: bool = True, symbolic: bool = Tru
 
 
 def to_float(v: Number) -> float:
+    """``v`` as a float: +-inf when it overflows, nan when SymPy cannot evaluate it numerically."""
     try:
         if isinstance(v, Fraction):
             return float(v)
