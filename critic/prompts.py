@@ -312,14 +312,14 @@ class PromptTemplate:
     (:data:`TEMPLATE_FIELDS`). The text is used exactly as the file holds it (read as UTF-8 text, universal newlines,
     nothing stripped); ``sha256`` is the digest of the file's bytes (what ``sha256sum`` prints)."""
 
-    kind: str
+    kind: TemplateKind
     text: str
     source: str
     sha256: str
     placeholders: frozenset[str]
 
     @classmethod
-    def from_text(cls, text: str, kind: str, source: str = "<template>", sha256: str | None = None) -> "PromptTemplate":
+    def from_text(cls, text: str, kind: TemplateKind, source: str = "<template>", sha256: str | None = None) -> "PromptTemplate":
         """Check ``text`` as a ``kind`` template; TemplateError (one line) for an unknown or a missing placeholder."""
         if kind not in TEMPLATE_FIELDS:
             raise ValueError(f"template kind must be one of {', '.join(TEMPLATE_FIELDS)}, got {kind!r}")
@@ -337,7 +337,7 @@ class PromptTemplate:
         return cls(kind=kind, text=text, source=source, sha256=digest, placeholders=found)
 
     @classmethod
-    def load(cls, path: str | Path, kind: str) -> "PromptTemplate":
+    def load(cls, path: str | Path, kind: TemplateKind) -> "PromptTemplate":
         """Read and check a template file; TemplateError (one line) when it is missing, unreadable or wrong."""
         path = Path(path).expanduser()
         try:
@@ -367,7 +367,7 @@ class PromptTemplate:
         return {"kind": self.kind, "path": self.source, "sha256": self.sha256}
 
 
-def load_template(path: str | Path | None, kind: str) -> PromptTemplate | None:
+def load_template(path: str | Path | None, kind: TemplateKind) -> PromptTemplate | None:
     """:meth:`PromptTemplate.load`, or None for no path (our wording)."""
     return None if path is None else PromptTemplate.load(path, kind)
 

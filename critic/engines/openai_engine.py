@@ -50,7 +50,16 @@ from critic.engines._continuation import (
     render_continuation,
 )
 from critic.engines._loop import BackgroundLoop, LoopBackedEngine
-from critic.engines.base import Chat, EngineDead, EngineError, Generation, RequestRejected, Sampling, is_continuation
+from critic.engines.base import (
+    Chat,
+    EngineDead,
+    EngineError,
+    FinishReason,
+    Generation,
+    RequestRejected,
+    Sampling,
+    is_continuation,
+)
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 FATAL_STATUS = {401, 403, 404}  # every request would get the same answer (credentials, URL, model): the job stops
@@ -75,7 +84,7 @@ def _normalise_base_url(base_url: str) -> str:
     return base if base.endswith("/v1") else base + "/v1"
 
 
-def _finish_reason(reason: str | None) -> str:
+def _finish_reason(reason: str | None) -> FinishReason:
     if reason == "length":
         return "length"
     return "stop" if reason in ("stop", "eos", "stop_sequence", None) else "error"

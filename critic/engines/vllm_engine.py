@@ -40,7 +40,7 @@ from typing import Any
 
 from critic.engines._chat import render_prompt_ids
 from critic.engines._loop import BackgroundLoop, LoopBackedEngine
-from critic.engines.base import Chat, EngineDead, EngineError, Generation, RequestRejected, Sampling
+from critic.engines.base import Chat, EngineDead, EngineError, FinishReason, Generation, RequestRejected, Sampling
 from critic.engines.options import reject_unknown
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class _DropDeadEngineTraceback(logging.Filter):
 _DEAD_ENGINE_FILTER = _DropDeadEngineTraceback()
 
 
-def _finish_reason(reason: str | None) -> str:
+def _finish_reason(reason: str | None) -> FinishReason:
     if reason in ("stop", "length"):
         return reason
     return "error"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Literal
 
 from critic.verify.tokens import Token
 
@@ -33,6 +34,8 @@ MAX_SERIES_TERMS = 200  # \sum_{k=a}^{b}: at most this many terms
 class ParseError(Exception):
     """The tokens are malformed, ambiguous, too large, or use something we do not read."""
 
+
+SeriesKind = Literal["sum", "prod"]
 
 # ---------------------------------------------------------------------------------------------------------------
 # Nodes. Plain classes with slots: cheap to build, read by the evaluators with isinstance.
@@ -159,7 +162,7 @@ class Series(Node):
     """``\\sum`` (``kind`` ``sum``) or ``\\prod`` (``prod``) of ``body`` over integer ``var`` from ``lo`` to ``hi``
     inclusive."""
 
-    kind: str  # "sum" | "prod"
+    kind: SeriesKind
     var: str
     lo: int
     hi: int
