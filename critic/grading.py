@@ -431,6 +431,19 @@ _PLAIN_WORDS = {"pi": "\\pi", "inf": "\\infty", "infty": "\\infty", "infinity": 
                 **{g: "\\" + g for g in _GREEK}}
 
 
+def _plain_tokens(s: str) -> list[re.Match[str]] | None:
+    """The non-space tokens of ``s`` under :data:`_PLAIN_TOKEN`, or None when some character is not one of them."""
+    tokens, pos = [], 0
+    while pos < len(s):
+        m = _PLAIN_TOKEN.match(s, pos)
+        if m is None:
+            return None
+        if not m.group(0).isspace():
+            tokens.append(m)
+        pos = m.end()
+    return tokens
+
+
 def to_latex(answer: str) -> str:
     """Plain-text maths rewritten to LaTeX by a whitelist (rule 3 of :func:`answers_match`); anything else unchanged.
 
@@ -439,19 +452,13 @@ def to_latex(answer: str) -> str:
     s = answer.strip()
     if "\\" in s or "{" in s or len(s) > 300:
         return s
+    tokens = _plain_tokens(s)
+    if tokens is None:
+        return s
     out: list[str] = []
-    pos = 0
     sqrt_depths: list[int] = []  # paren depth at which each open \sqrt{ closes
     depth = 0
     changed = False
-    tokens = []
-    while pos < len(s):
-        m = _PLAIN_TOKEN.match(s, pos)
-        if m is None:
-            return s
-        if not m.group(0).isspace():
-            tokens.append(m)
-        pos = m.end()
     i = 0
     while i < len(tokens):
         tok = tokens[i].group(0)
@@ -460,19 +467,15 @@ def to_latex(answer: str) -> str:
             low = word.lower()
             if low == "sqrt":
                 nxt = tokens[i + 1].group(0) if i + 1 < len(tokens) else ""
-                if nxt == "(":
-                    out.append("\\sqrt{")
+                if nxt == "(":  # sqrt(...): the brace closes with the matching parenthesis
                     depth += 1
                     sqrt_depths.append(depth)
-                    i += 2
-                    changed = True
-                    continue
-                if nxt[:1].isdigit() or (nxt.isalpha() and len(nxt) == 1):
-                    out.append("\\sqrt{" + nxt + "}")
-                    i += 2
-                    changed = True
-                    continue
-                return s
+                elif not (nxt[:1].isdigit() or (nxt.isalpha() and len(nxt) == 1)):
+                    return s
+                out.append("\\sqrt{" if nxt == "(" else "\\sqrt{" + nxt + "}")
+                i += 2
+                changed = True
+                continue
             if low in _PLAIN_WORDS:
                 out.append(_PLAIN_WORDS[low] + " ")
                 changed = True
