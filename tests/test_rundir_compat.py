@@ -104,3 +104,16 @@ def test_the_cli_says_one_line_and_exits_2(tmp_path, pb_gsm8k, monkeypatch, caps
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and "Permission denied" in err and "Traceback" not in err
+
+
+def test_refine_says_one_line_and_exits_2(tmp_path, monkeypatch, capsys):
+    from agent.cli import main
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "a", "problem": "1 + 1?", "steps": ["1 + 1 = 2"]}) + "\n")
+    _deny_lock_files(monkeypatch)
+    # the lock is taken before any engine is built: "embedded" is never loaded here
+    code = main(["refine", str(src), "-o", str(tmp_path / "out.jsonl"), "--generator", "embedded", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "Permission denied" in err and "Traceback" not in err
