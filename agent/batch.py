@@ -17,7 +17,6 @@ on (``retry_errors=True`` reruns those rows); a dead engine or unreachable serve
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
@@ -30,15 +29,21 @@ from agent.graph import LoopContext
 from agent.solve import final_answer, make_context, run_loop
 from critic.engines.base import ChatEngine, Sampling
 from critic.grading import answers_match
+from critic.guided import CriticFormat
 from critic.prompts import CriticPrompt
-from critic.io import JsonlWriter, count_error_rows, done_ids, hold, read_best_rows, select_shard
+from critic.io import JsonlWriter, count_error_rows, done_ids, hold, read_best_rows, read_rows_file, select_shard
 from critic.jobs import engine_window, error_text, progress_bar, run_sync, stream
+from critic.records import SympyMode
 from critic.steps import split_steps
 
 Row = dict[str, Any]
 
 
 class BatchSummary(BaseModel):
+    """What one refine batch did (returned by :func:`refine_batch`; the CLI prints it as JSON). Counts are ids of this
+    input (of this shard); ``correct_before`` / ``correct_after`` count rows with a gold answer (None when no row
+    has one); tokens are generated tokens of this run; ``seconds`` is wall-clock time of this run."""
+
     out_path: str
     run_id: str
     total: int  # distinct ids in the input (of this shard)
@@ -56,10 +61,12 @@ class BatchSummary(BaseModel):
 
     @property
     def rows_per_s(self) -> float:
+        """Rows written per second of wall-clock time (0.0 before any time has passed)."""
         return self.done / self.seconds if self.seconds else 0.0
 
     @property
     def tokens_per_s(self) -> float:
+        """Generated tokens (generator + critic) per second of wall-clock time (0.0 before any time has passed)."""
         return (self.generator_tokens + self.critic_tokens) / self.seconds if self.seconds else 0.0
 
     @property
@@ -92,22 +99,9 @@ def load_rows(rows: str | Path | Iterable[Mapping[str, Any]]) -> list[Row]:
 
 
 def _read_file(path: Path) -> list[Row]:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".json":
-        data = json.loads(text)
-        return [dict(r) for r in (data["rows"] if isinstance(data, dict) else data)]
-    out: list[Row] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            row = {"_bad": f"line {number} is not JSON: {e}"}
-        if not isinstance(row, dict):
-            row = {"_bad": f"line {number} is not a JSON object"}
-        out.append(row if "_bad" not in row else {"id": f"{path.name}:{number}", **row})
-    return out
+    # A bad line becomes that row's error row (BadRow in parse_row), not a failure of the whole batch.
+    return read_rows_file(path, on_bad=lambda number, message: {"id": f"{path.name}:{number}",
+                                                                 "_bad": f"line {number}: {message}"})
 
 
 def _split_of(dataset_dict) -> str:
@@ -165,17 +159,13 @@ async def _run_row(row: Row, row_id: str, ctx: LoopContext, run_id: str) -> Row:
     out["gold"] = gold
     if gold is not None:
         # Grading may wait on a time-boxed worker process: off the event loop, so the other rows keep going.
-        out["initial_correct"] = await asyncio.to_thread(_matches, out["initial_answer"], gold)
-        out["final_correct"] = await asyncio.to_thread(_matches, result.answer, gold)
+        out["initial_correct"] = await asyncio.to_thread(answers_match, out["initial_answer"], gold)
+        out["final_correct"] = await asyncio.to_thread(answers_match, result.answer, gold)
     return out | {"run_id": run_id, "finished_at": _now()}
 
 
 def _error_row(row_id: str, exc: BaseException, run_id: str) -> Row:
     return {"id": row_id, "error": error_text(exc), "run_id": run_id, "finished_at": _now()}
-
-
-def _matches(pred: str | None, gold: str) -> bool:
-    return pred is not None and answers_match(pred, gold)
 
 
 def _now() -> str:
@@ -190,14 +180,14 @@ async def arefine_batch(
     critic: ChatEngine | str | None = None,
     concurrency: int | None = None,
     max_rounds: int = 2,
-    sympy: str = "veto",
+    sympy: SympyMode = "veto",
     sampling: Sampling | None = None,
     critic_sampling: Sampling | None = None,
     overwrite: bool = False,
     limit: int | None = None,
     progress: bool = True,
     critic_prompt: CriticPrompt | None = None,
-    critic_format: str = "free",
+    critic_format: CriticFormat = "free",
     retry_errors: bool = False,
     shard: str | None = None,
     engine_args: Mapping[str, Mapping[str, Any]] | None = None,
@@ -290,14 +280,14 @@ def refine_batch(
     critic: ChatEngine | str | None = None,
     concurrency: int | None = None,
     max_rounds: int = 2,
-    sympy: str = "veto",
+    sympy: SympyMode = "veto",
     sampling: Sampling | None = None,
     critic_sampling: Sampling | None = None,
     overwrite: bool = False,
     limit: int | None = None,
     progress: bool = True,
     critic_prompt: CriticPrompt | None = None,
-    critic_format: str = "free",
+    critic_format: CriticFormat = "free",
     retry_errors: bool = False,
     shard: str | None = None,
     engine_args: Mapping[str, Mapping[str, Any]] | None = None,

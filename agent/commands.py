@@ -201,7 +201,7 @@ def make_merge_parser(subparsers) -> argparse.ArgumentParser:
 
 def run_merge(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """JSONL files: one row per id (critic.io.merge_jsonl). Run folders: eval runs (eval.rundir.merge_runs, metrics
-    recomputed) or training stage folders (training.common.merge_runs, labels / dataset rebuilt)."""
+    recomputed) or training stage folders (training.pipeline.merge_runs, labels / dataset rebuilt)."""
     from critic.io import hold, merge_jsonl
 
     out = out or sys.stdout
@@ -224,7 +224,7 @@ def run_merge(args: argparse.Namespace, out: TextIO | None = None) -> int:
     kinds = {json.loads((p / "config.json").read_text()).get("kind") if (p / "config.json").is_file() else None
              for p in inputs}
     if kinds <= {"mc-label", "seed"}:
-        from training.common import merge_runs as merge_training
+        from training.pipeline import merge_runs as merge_training
 
         stats = merge_training(inputs, output)
         print(f"merged {len(inputs)} folders into {output}: {json.dumps(stats, sort_keys=True)}", file=out)

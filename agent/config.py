@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field
 
-from agent.graph import SympyMode
+from critic.records import SympyMode
 from critic.prompts import CriticPromptSettings
 from critic.engines.base import Sampling
 from critic.guided import CriticFormat

@@ -63,15 +63,13 @@ from critic.engines.base import (
 from critic.guided import CriticFormat, GuidedFormat, guided_sampling
 from critic.prompts import CriticPrompt, feedback_for_refinement, refine_messages, solve_messages
 from critic.parse import parse_critique
-from critic.records import NO_ERROR, Critique, Evidence, StepCheck, first_sympy_finding
+from critic.records import NO_ERROR, Critique, Evidence, StepCheck, StepOrigin, SympyMode, first_sympy_finding
 from critic.steps import split_steps
-from critic.sympy_tool import check_steps
+from critic.verify import check_steps
 
 log = logging.getLogger(__name__)
 _WARNED_UNGUIDED: set[str] = set()  # critic engines already reported for ignoring the guided format
 
-SympyMode = Literal["off", "veto", "prompt"]
-SYMPY_MODES: tuple[str, ...] = ("off", "veto", "prompt")
 StopReason = Literal[
     "accepted", "max_rounds", "repeated_solution", "critic_unparsed", "critic_truncated", "empty_solution"
 ]
@@ -83,7 +81,7 @@ class RoundTrace(BaseModel):
 
     round: int
     steps: list[str]
-    origin: Literal["generated", "given", "refined"]
+    origin: StepOrigin
     kept_steps: int = 0  # how many leading steps were carried over unchanged from the previous round
     checks: list[StepCheck] = Field(default_factory=list)
     critique: Critique
@@ -97,9 +95,14 @@ class RoundTrace(BaseModel):
 
 
 class LoopState(TypedDict, total=False):
+    """The graph's state between nodes: the problem, the current solution (``steps``, without ``Step i:`` prefixes) and
+    where it came from, the round counter, this round's SymPy checks and critique, the refinement point (1-based
+    ``refine_from_step1``) and feedback, and when the loop stops its ``stop_reason``. ``trace`` and the token
+    counters are accumulated across nodes (LangGraph reducers); every node returns a partial update."""
+
     problem: str
     steps: list[str]  # the current solution, without "Step i:" prefixes
-    origin: Literal["generated", "given", "refined"]
+    origin: StepOrigin
     kept_steps: int
     round: int  # rounds critiqued so far
     checks: list[StepCheck]
@@ -189,6 +192,8 @@ def _evidence_at(checks: list[StepCheck], step1: int) -> list[Evidence]:
 
 
 async def generate(state: LoopState, runtime: Runtime[LoopContext]) -> LoopState:
+    """Node: the generator writes a first solution (``origin: generated``). Raises what the engine raises (EngineError
+    is retried by the graph's retry policy, EngineDead and RequestRejected are not)."""
     ctx = runtime.context
     chat = solve_messages(state["problem"])
     out = await _complete(ctx.generator, chat, ctx.sampling)
@@ -197,6 +202,8 @@ async def generate(state: LoopState, runtime: Runtime[LoopContext]) -> LoopState
 
 
 async def check(state: LoopState, runtime: Runtime[LoopContext]) -> LoopState:
+    """Node: the SymPy tool's checks of every step (:func:`critic.verify.check_steps`, time-boxed, in a worker thread);
+    none when ``sympy`` is ``off`` or there are no steps."""
     if runtime.context.sympy == "off" or not state["steps"]:
         return {"checks": []}
     # SymPy is CPU-bound and time-boxed; a worker thread keeps the event loop feeding the engine meanwhile.
@@ -216,6 +223,9 @@ def guided_note(guided: GuidedFormat, out: Generation) -> str | None:
 
 
 async def critique(state: LoopState, runtime: Runtime[LoopContext]) -> LoopState:
+    """Node: the critic judges the current steps (guided to the trained format when ``critic_format`` is ``guided``;
+    with ``sympy: prompt`` the tool's findings go into the prompt) and the round is closed
+    (:func:`close_round`). Raises what the engine raises."""
     ctx, steps = runtime.context, state["steps"]
     if not steps:
         return close_round(state, ctx, Critique(status="unparsed"), critic_tokens=0)
@@ -276,6 +286,8 @@ def decide(state: LoopState) -> Literal["refine", "__end__"]:
 
 
 async def refine(state: LoopState, runtime: Runtime[LoopContext]) -> LoopState:
+    """Node: the generator rewrites the solution from step ``refine_from_step1`` (1-based) on, keeping the steps before
+    it, with the round's feedback (``origin: refined``). Raises what the engine raises."""
     ctx, k = runtime.context, state["refine_from_step1"]
     kept = state["steps"][: k - 1]
     chat = refine_messages(state["problem"], kept, state["feedback"], rejected_step=state["steps"][k - 1])
@@ -302,6 +314,9 @@ ENGINE_RETRY = RetryPolicy(max_attempts=3, initial_interval=0.5, retry_on=retrya
 
 
 def build_graph(retry: RetryPolicy = ENGINE_RETRY):
+    """The compiled LangGraph of the loop: START -> generate (or check, when steps are given) -> check -> critique ->
+    refine or END; refine -> check. Engine nodes retry transient failures with ``retry`` (:data:`ENGINE_RETRY`).
+    Run it with a :class:`LoopContext` as the runtime context."""
     g = StateGraph(LoopState, context_schema=LoopContext)
     g.add_node("generate", generate, retry_policy=retry)
     g.add_node("check", check)

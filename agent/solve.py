@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, computed_field
 
-from agent.graph import LOOP, SYMPY_MODES, LoopContext, LoopState, RoundTrace, StopReason, SympyMode, recursion_limit
+from agent.graph import LOOP, LoopContext, LoopState, RoundTrace, StopReason, recursion_limit
 from critic.engines.base import ChatEngine, Sampling
 from critic.grading import extract_answer
 from critic.guided import CRITIC_FORMATS, CriticFormat
 from critic.prompts import CriticPrompt
+from critic.records import SYMPY_MODES, SympyMode
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -43,6 +44,7 @@ class SolveResult(BaseModel):
     @computed_field
     @property
     def tokens(self) -> int:
+        """Generated tokens of the whole loop: generator plus critic."""
         return self.generator_tokens + self.critic_tokens
 
 
@@ -69,11 +71,11 @@ def make_context(
     critic: ChatEngine | str | None,
     *,
     max_rounds: int,
-    sympy: str,
+    sympy: SympyMode,
     sampling: Sampling | None,
     critic_sampling: Sampling | None = None,
     critic_prompt: CriticPrompt | None = None,
-    critic_format: str = "free",
+    critic_format: CriticFormat = "free",
     engine_args: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> LoopContext:
     """The :class:`LoopContext` of a run: engines resolved from specs (``engine_args``: options per role,
@@ -134,11 +136,11 @@ async def asolve_with_critic(
     generator: ChatEngine | str | None = None,
     critic: ChatEngine | str | None = None,
     max_rounds: int = 3,
-    sympy: str = "veto",
+    sympy: SympyMode = "veto",
     sampling: Sampling | None = None,
     critic_sampling: Sampling | None = None,
     critic_prompt: CriticPrompt | None = None,
-    critic_format: str = "free",
+    critic_format: CriticFormat = "free",
 ) -> SolveResult:
     """Async :func:`solve_with_critic`, for callers that already run an event loop."""
     ctx = make_context(generator, critic, max_rounds=max_rounds, sympy=sympy, sampling=sampling,
@@ -152,11 +154,11 @@ def solve_with_critic(
     generator: ChatEngine | str | None = None,
     critic: ChatEngine | str | None = None,
     max_rounds: int = 3,
-    sympy: str = "veto",
+    sympy: SympyMode = "veto",
     sampling: Sampling | None = None,
     critic_sampling: Sampling | None = None,
     critic_prompt: CriticPrompt | None = None,
-    critic_format: str = "free",
+    critic_format: CriticFormat = "free",
 ) -> SolveResult:
     """Generate a step-by-step solution, then critique and refine it until the critic accepts it (or the loop stops).
 
@@ -178,10 +180,10 @@ async def acritique_solution(
     steps: list[str],
     *,
     critic: ChatEngine | str | None = None,
-    sympy: str = "veto",
+    sympy: SympyMode = "veto",
     sampling: Sampling | None = None,
     critic_prompt: CriticPrompt | None = None,
-    critic_format: str = "free",
+    critic_format: CriticFormat = "free",
 ) -> RoundTrace:
     """Async :func:`critique_solution`."""
     if not steps:
@@ -198,10 +200,10 @@ def critique_solution(
     steps: list[str],
     *,
     critic: ChatEngine | str | None = None,
-    sympy: str = "veto",
+    sympy: SympyMode = "veto",
     sampling: Sampling | None = None,
     critic_prompt: CriticPrompt | None = None,
-    critic_format: str = "free",
+    critic_format: CriticFormat = "free",
 ) -> RoundTrace:
     """Check (SymPy) and critique one solution: per-step verdicts, findings and the combined first wrong step.
     ``critic_format``: ``free`` | ``guided`` (see :func:`solve_with_critic`)."""

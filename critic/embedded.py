@@ -63,6 +63,15 @@ def _file_lock(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+EMBEDDED = "embedded"  # the model name every command accepts for the embedded model
+
+
+def resolve_embedded(name: str) -> str:
+    """``"embedded"`` -> the converted embedded model folder (:func:`embedded_model_dir`, converting on first use);
+    any other model name or folder unchanged. The one place that name is looked up (engines, trainers)."""
+    return str(embedded_model_dir()) if name == EMBEDDED else name
+
+
 def embedded_model_dir() -> Path:
     """The converted model folder, converting the GGUF on first use. Safe to call from several processes at once."""
     target = cache_dir() / FOLDER_NAME

@@ -58,7 +58,8 @@ from fractions import Fraction
 from critic.verify.values import parse_plain_number
 from critic.boxed import boxed_spans
 
-__all__ = ["answers_match", "exact_number", "extract_answer", "gsm8k_gold", "math_gold", "screen", "to_latex"]
+__all__ = ["answers_match", "exact_number", "extract_answer", "grade_text", "gsm8k_gold", "math_gold", "screen",
+           "to_latex"]
 
 MAX_ANSWER_CHARS = 2000  # longer "answers" are prose: never equal to anything
 MAX_VERIFY_CHARS = 1000  # longest answer handed to math-verify
@@ -430,6 +431,19 @@ _PLAIN_WORDS = {"pi": "\\pi", "inf": "\\infty", "infty": "\\infty", "infinity": 
                 **{g: "\\" + g for g in _GREEK}}
 
 
+def _plain_tokens(s: str) -> list[re.Match[str]] | None:
+    """The non-space tokens of ``s`` under :data:`_PLAIN_TOKEN`, or None when some character is not one of them."""
+    tokens, pos = [], 0
+    while pos < len(s):
+        m = _PLAIN_TOKEN.match(s, pos)
+        if m is None:
+            return None
+        if not m.group(0).isspace():
+            tokens.append(m)
+        pos = m.end()
+    return tokens
+
+
 def to_latex(answer: str) -> str:
     """Plain-text maths rewritten to LaTeX by a whitelist (rule 3 of :func:`answers_match`); anything else unchanged.
 
@@ -438,19 +452,13 @@ def to_latex(answer: str) -> str:
     s = answer.strip()
     if "\\" in s or "{" in s or len(s) > 300:
         return s
+    tokens = _plain_tokens(s)
+    if tokens is None:
+        return s
     out: list[str] = []
-    pos = 0
     sqrt_depths: list[int] = []  # paren depth at which each open \sqrt{ closes
     depth = 0
     changed = False
-    tokens = []
-    while pos < len(s):
-        m = _PLAIN_TOKEN.match(s, pos)
-        if m is None:
-            return s
-        if not m.group(0).isspace():
-            tokens.append(m)
-        pos = m.end()
     i = 0
     while i < len(tokens):
         tok = tokens[i].group(0)
@@ -459,19 +467,15 @@ def to_latex(answer: str) -> str:
             low = word.lower()
             if low == "sqrt":
                 nxt = tokens[i + 1].group(0) if i + 1 < len(tokens) else ""
-                if nxt == "(":
-                    out.append("\\sqrt{")
+                if nxt == "(":  # sqrt(...): the brace closes with the matching parenthesis
                     depth += 1
                     sqrt_depths.append(depth)
-                    i += 2
-                    changed = True
-                    continue
-                if nxt[:1].isdigit() or (nxt.isalpha() and len(nxt) == 1):
-                    out.append("\\sqrt{" + nxt + "}")
-                    i += 2
-                    changed = True
-                    continue
-                return s
+                elif not (nxt[:1].isdigit() or (nxt.isalpha() and len(nxt) == 1)):
+                    return s
+                out.append("\\sqrt{" if nxt == "(" else "\\sqrt{" + nxt + "}")
+                i += 2
+                changed = True
+                continue
             if low in _PLAIN_WORDS:
                 out.append(_PLAIN_WORDS[low] + " ")
                 changed = True
@@ -566,6 +570,13 @@ def answers_match(pred: str | None, gold: str | None, timeout_s: float = 5.0) ->
         return bool(timebox.run("math_verify_match", [a, b], timeout_s))
     except (timebox.Timeout, timebox.WorkerError):
         return False
+
+
+def grade_text(text: str, gold: str | None, timeout_s: float = 5.0) -> tuple[str | None, bool]:
+    """``(answer, right)`` of a whole solution text: its :func:`extract_answer` and whether that
+    :func:`answers_match` ``gold`` (False when no answer is found). Blocks up to ``timeout_s`` like answers_match."""
+    predicted = extract_answer(text)
+    return predicted, answers_match(predicted, gold, timeout_s)
 
 
 def _numeric_close(parsed_a: list, parsed_b: list) -> bool:

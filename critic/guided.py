@@ -56,7 +56,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from critic.engines.base import Sampling
+from critic.engines.base import FinishReason, Sampling
 
 __all__ = [
     "CRITIC_FORMATS",
@@ -234,7 +234,7 @@ class GuidedFormat(BaseModel):
         """Whether ``text`` is a complete critique of this format (Python ``re``; linear time, no backtracking)."""
         return _compiled(self.regex).fullmatch(text) is not None
 
-    def held(self, text: str, finish_reason: str) -> bool:
+    def held(self, text: str, finish_reason: FinishReason) -> bool:
         """Whether a generation was held to the format: a complete critique when it stopped by itself; when the
         token limit cut it, a text that at least opens like one (the first heading; a cheap necessary check)."""
         if finish_reason == "stop":

@@ -11,6 +11,13 @@ writer per output (below) the only way an id gets a second row is a later, delib
 appending the result of a retried error row, or a merge of shard outputs that overlap - so the newest result is the
 one wanted, and a result always beats an error (a retry that fails again must not hide an earlier success).
 
+**Input files** (:func:`iter_jsonl`, :func:`read_rows_file`): every loader of row files (benchmarks, ``refine``
+inputs, training data, ``view``) reads them here, so "row N is not JSON" reads the same everywhere. Output files are
+read with :func:`read_jsonl`, which also forgives a torn last line.
+
+**Atomic writes** (:func:`atomic_write_text` / ``_json`` / ``_jsonl``): every whole-file output (config.json,
+metrics, stats, reports, merged shards, HTML views) is written to a temporary sibling and renamed over the target.
+
 **One writer per output** (:func:`hold`): a run takes an exclusive POSIX record lock (``fcntl.lockf``) on
 ``<output>.lock`` beside an output file, or ``<folder>/run.lock`` in a run folder, and keeps it for its whole life;
 a second run is refused at once with one line naming the holder (pid, host, start time, command). The kernel drops
@@ -96,6 +103,8 @@ class JsonlWriter:
         self._lock = threading.Lock()
 
     def write(self, row: BaseModel | Row) -> None:
+        """Append one row (a pydantic model is dumped in JSON mode) as one line, flushed and fsynced before returning.
+        Raises ValueError for a row JSON cannot encode."""
         line = _as_json(row) + "\n"
         with self._lock:
             self._file.write(line)
@@ -103,6 +112,7 @@ class JsonlWriter:
             os.fsync(self._file.fileno())
 
     def close(self) -> None:
+        """Close the file (idempotent)."""
         with self._lock:
             if not self._file.closed:
                 self._file.close()
@@ -142,6 +152,60 @@ def read_jsonl(path: str | os.PathLike[str]) -> list[Row]:
             if i == last:
                 break  # torn by a kill; JsonlWriter cuts it off when it reopens the file
             raise ValueError(f"{p}: row {i + 1}: invalid JSON ({e.msg})") from e
+    return rows
+
+
+OnBad = Callable[[int, str], Row]  # (1-based row number, message) -> the row to use instead of raising
+
+
+def iter_jsonl(path: str | os.PathLike[str], on_bad: OnBad | None = None) -> Iterator[tuple[int, Row]]:
+    """``(line number, row)`` for every non-blank line of a JSONL *input* file (1-based line numbers), streamed.
+
+    A line that is not JSON, or not a JSON object, raises ValueError ``"<path>: row N: invalid JSON (...)"`` /
+    ``"... expected a JSON object, got list"``; with ``on_bad`` it yields ``(N, on_bad(N, message))`` instead (e.g.
+    a per-row error row). OSError when the file cannot be read."""
+    p = Path(path)
+    with p.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                message = f"invalid JSON ({e.msg})"
+            else:
+                if isinstance(row, dict):
+                    yield lineno, row
+                    continue
+                message = f"not a JSON object (a {type(row).__name__})"
+            if on_bad is None:
+                raise ValueError(f"{p}: row {lineno}: {message}")
+            yield lineno, on_bad(lineno, message)
+
+
+def read_rows_file(path: str | os.PathLike[str], on_bad: OnBad | None = None) -> list[Row]:
+    """Rows of an input file: JSONL (``.jsonl``; :func:`iter_jsonl`, with the same ``on_bad``), or one JSON document
+    (``.json``, or any other name whose text starts with ``[``) holding a list of objects.
+    ValueError naming the file (and row) for bad content; OSError when it cannot be read."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    text = None if suffix == ".jsonl" else p.read_text(encoding="utf-8")
+    if text is None or (suffix != ".json" and not text.lstrip().startswith("[")):
+        return [row for _, row in iter_jsonl(p, on_bad)]
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{p}: invalid JSON at line {e.lineno} ({e.msg})") from e
+    if not isinstance(data, list):
+        raise ValueError(f"{p}: expected a JSON list of rows, got {type(data).__name__}")
+    rows: list[Row] = []
+    for i, row in enumerate(data, 1):
+        if not isinstance(row, dict):
+            message = f"not a JSON object (a {type(row).__name__})"
+            if on_bad is None:
+                raise ValueError(f"{p}: row {i}: {message}")
+            row = on_bad(i, message)
+        rows.append(row)
     return rows
 
 
@@ -221,7 +285,14 @@ def atomic_write_jsonl(path: str | os.PathLike[str], rows: Iterable[BaseModel | 
 
 
 class OutputLocked(RuntimeError):
-    """Another run holds the output (one line naming it)."""
+    """The output cannot be held for writing: another run holds it (one line naming the holder). Every command
+    turns it into one usage-error line (exit 2)."""
+
+
+class OutputUnwritable(OutputLocked):
+    """The output's lock file (or its folder) cannot be created: permission denied, read-only file system, a file
+    where a folder should be. One line naming the path and the cause; a kind of :class:`OutputLocked` so every
+    command reports it the same way (exit 2, no traceback)."""
 
 
 _held: set[str] = set()  # lock files this process holds (POSIX record locks do not exclude their own process)
@@ -252,16 +323,23 @@ def _holder(lock_file: Path) -> str:
 @contextmanager
 def hold(output: str | os.PathLike[str], folder: bool | None = None) -> Iterator[Path]:
     """Hold ``output`` (a file, or with ``folder=True`` a run folder) for the block: the one-writer lock (module
-    docstring). Raises :class:`OutputLocked` at once when another run (in this or another process) holds it."""
+    docstring). Raises :class:`OutputLocked` at once when another run (in this or another process) holds it, and
+    :class:`OutputUnwritable` when the lock file cannot be created (e.g. PermissionError)."""
     lock_file = lock_path_for(output, folder)
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputUnwritable(f"cannot create {lock_file.parent}: {e.strerror or e}") from None
     name = str(lock_file.resolve())
     with _held_guard:
         if name in _held:
             raise OutputLocked(f"{output} is being written by this process already (another job in it holds it)")
         _held.add(name)
     try:
-        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise OutputUnwritable(f"cannot create the lock file {lock_file}: {e.strerror or e}") from None
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

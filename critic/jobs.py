@@ -128,11 +128,14 @@ class SequenceWindow:
         return weight
 
     def release(self, weight: int) -> None:
+        """Give back ``weight`` slots taken by :meth:`acquire` and wake the waiters that now fit."""
         self.in_flight -= weight
         self._wake()
 
     @asynccontextmanager
     async def slots(self, weight: int) -> AsyncIterator[None]:
+        """Hold ``weight`` slots for the block (waiting, oldest item first, until they are free); released on exit,
+        also on cancellation."""
         taken = await self.acquire(weight, _item_order.get())
         try:
             yield
@@ -154,10 +157,12 @@ class WindowedEngine:
         self.max_in_flight = self.window.capacity
 
     async def agenerate(self, chat: Chat, sampling: Sampling) -> list[Generation]:
+        """The engine's ``agenerate`` once ``sampling.n`` slots of the window are free."""
         async with self.window.slots(sampling.n):
             return await self.engine.agenerate(chat, sampling)
 
     def generate(self, chats: list[Chat], sampling: Sampling) -> list[list[Generation]]:
+        """The engine's batch ``generate``, outside the window."""
         return self.engine.generate(chats, sampling)
 
     def close(self) -> None:

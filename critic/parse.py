@@ -33,6 +33,7 @@ import bisect
 import re
 
 from critic.boxed import boxed_spans, last_boxed
+from critic.engines.base import FinishReason
 from critic.records import NO_ERROR, Critique, StepVerdict, Verdict
 from critic.steps import label0_to_step1
 
@@ -243,12 +244,12 @@ def critique_body(text: str) -> str:
     return body[:judgement_at].strip()
 
 
-def _unreadable(text: str, finish_reason: str, verdicts: list[StepVerdict]) -> Critique:
+def _unreadable(text: str, finish_reason: FinishReason, verdicts: list[StepVerdict]) -> Critique:
     status = "truncated" if finish_reason == "length" else "unparsed"
     return Critique(status=status, first_wrong_step1=None, verdicts=verdicts, raw=text)
 
 
-def parse_critique(text: str, num_steps: int, finish_reason: str = "stop") -> Critique:
+def parse_critique(text: str, num_steps: int, finish_reason: FinishReason = "stop") -> Critique:
     """Parse a deliberate (1-based) critique. Never raises."""
     text = text if isinstance(text, str) else str(text)
     boxes = _Boxes(text)
@@ -262,7 +263,7 @@ def parse_critique(text: str, num_steps: int, finish_reason: str = "stop") -> Cr
     return Critique(status="ok", first_wrong_step1=answer, verdicts=verdicts, raw=text)
 
 
-def parse_processbench(text: str, num_steps: int, finish_reason: str = "stop") -> Critique:
+def parse_processbench(text: str, num_steps: int, finish_reason: FinishReason = "stop") -> Critique:
     """Parse a ProcessBench-style answer: a 0-based paragraph index (or -1) in the final ``\\boxed{}``.
 
     The result speaks 1-based like every Critique (``first_wrong_step1``). Never raises.

@@ -315,14 +315,14 @@ class PromptTemplate:
     (:data:`TEMPLATE_FIELDS`). The text is used exactly as the file holds it (read as UTF-8 text, universal newlines,
     nothing stripped); ``sha256`` is the digest of the file's bytes (what ``sha256sum`` prints)."""
 
-    kind: str
+    kind: TemplateKind
     text: str
     source: str
     sha256: str
     placeholders: frozenset[str]
 
     @classmethod
-    def from_text(cls, text: str, kind: str, source: str = "<template>", sha256: str | None = None) -> "PromptTemplate":
+    def from_text(cls, text: str, kind: TemplateKind, source: str = "<template>", sha256: str | None = None) -> "PromptTemplate":
         """Check ``text`` as a ``kind`` template; TemplateError (one line) for an unknown or a missing placeholder."""
         if kind not in TEMPLATE_FIELDS:
             raise ValueError(f"template kind must be one of {', '.join(TEMPLATE_FIELDS)}, got {kind!r}")
@@ -340,7 +340,7 @@ class PromptTemplate:
         return cls(kind=kind, text=text, source=source, sha256=digest, placeholders=found)
 
     @classmethod
-    def load(cls, path: str | Path, kind: str) -> "PromptTemplate":
+    def load(cls, path: str | Path, kind: TemplateKind) -> "PromptTemplate":
         """Read and check a template file; TemplateError (one line) when it is missing, unreadable or wrong."""
         path = Path(path).expanduser()
         try:
@@ -370,7 +370,7 @@ class PromptTemplate:
         return {"kind": self.kind, "path": self.source, "sha256": self.sha256}
 
 
-def load_template(path: str | Path | None, kind: str) -> PromptTemplate | None:
+def load_template(path: str | Path | None, kind: TemplateKind) -> PromptTemplate | None:
     """:meth:`PromptTemplate.load`, or None for no path (our wording)."""
     return None if path is None else PromptTemplate.load(path, kind)
 
@@ -503,6 +503,8 @@ class TeacherPrompts:
         return {"problem": problem, "solution": join_steps(shown, self.step_tagging), "step_index": step1, **examples}
 
     def initial_messages(self, problem: str, steps: list[str], step1: int) -> Chat:
+        """Chat asking the teacher for the initial critique of step ``step1`` (1-based) of ``steps`` (our wording, or
+        the ``initial`` template)."""
         if self.initial is None:
             user = initial_step_critique_messages(problem, steps, step1, self.context)[-1]["content"]
         else:
@@ -510,6 +512,8 @@ class TeacherPrompts:
         return _with_system(self._system(self.initial), user)
 
     def deep_messages(self, problem: str, steps: list[str], step1: int, initial_critique: str) -> Chat:
+        """Chat asking the teacher to re-verify step ``step1`` (1-based) another way, given its ``initial_critique``
+        (our wording, or the ``deep`` template)."""
         if self.deep is None:
             user = deep_verification_messages(problem, steps, step1, initial_critique, self.context)[-1]["content"]
         else:
@@ -518,6 +522,8 @@ class TeacherPrompts:
 
     def merge_messages(self, problem: str, steps: list[str], step1: int, initial_critique: str,
                        deep_critique: str) -> Chat:
+        """Chat asking the teacher to merge the initial and the deep critique of step ``step1`` (1-based) into one
+        deliberate critique (our wording, or the ``merge`` template with its examples)."""
         if self.merge is None:
             user = merge_critique_messages(problem, steps, step1, initial_critique, deep_critique,
                                            self.context)[-1]["content"]
@@ -527,6 +533,8 @@ class TeacherPrompts:
         return _with_system(self._system(self.merge), user)
 
     def record(self) -> dict[str, object]:
+        """What a run records: each stage's template (kind, path, sha256) or None for ours, the system prompt setting,
+        the context, the tagging rule and how many merge examples."""
         return {
             stage: template.record() if template else None
             for stage, template in (("initial", self.initial), ("deep", self.deep), ("merge", self.merge))
@@ -544,6 +552,8 @@ class GeneratorPrompt:
     system_prompt: str | None = None
 
     def messages(self, problem: str) -> Chat:
+        """The solver chat for ``problem``: system message (if any), the user turn, and the assistant prefix ``Step
+        1:`` the engine continues."""
         if self.template is None:
             user = solve_messages(problem)[1]["content"]
         else:
@@ -552,6 +562,7 @@ class GeneratorPrompt:
         return _with_system(system, user) + [{"role": "assistant", "content": SOLVE_PREFIX}]
 
     def record(self) -> dict[str, object]:
+        """What a run records: the template (kind, path, sha256) or None for ours, and the system message sent."""
         return {"template": self.template.record() if self.template else None,
                 "system": resolve_system(self.system_prompt, GENERATOR_SYSTEM if self.template is None else None)}
 

@@ -30,6 +30,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from critic.engines.base import FinishReason
+from critic.prompts import CriticStyle
 from critic.records import NO_ERROR, Critique
 from critic.steps import StepTagging, label0_to_step1
 
@@ -63,7 +65,7 @@ class Protocol(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
-    prompt: Literal["deliberate", "processbench"]
+    prompt: CriticStyle
     step_tagging: StepTagging
     system_prompt: str | None = Field(description="None = the wording's default; 'none' = no system message")
     extraction: Extraction
@@ -142,6 +144,7 @@ PROTOCOLS: dict[str, Protocol] = {
 
 
 def get_protocol(name: str) -> Protocol:
+    """The preset named ``name`` (one of :data:`PROTOCOLS`); ValueError (one line) for any other name."""
     if name not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {name!r}")
     return PROTOCOLS[name]
@@ -171,7 +174,7 @@ def has_answer_marker(text: str) -> bool:
     return ANSWER_MARKER in text
 
 
-def parse_reference(text: str, num_steps: int, finish_reason: str = "stop", *, index_base: int = 1) -> Critique:
+def parse_reference(text: str, num_steps: int, finish_reason: FinishReason = "stop", *, index_base: int = 1) -> Critique:
     """A critique read by the reference rule: the last box's int, in ``index_base`` (1: ``Step i``, 0: paragraph).
 
     Status ``ok`` when that int is -1 or a step of the solution; otherwise ``unparsed`` (``truncated`` when the

@@ -49,10 +49,17 @@ class LabeledSolution(Solution):
 
     @property
     def has_error(self) -> bool:
+        """True when some step is wrong (``label0`` is a 0-based step, not ``NO_ERROR``)."""
         return self.label0 != NO_ERROR
 
 
 Verdict = Literal["correct", "wrong"]
+# How the SymPy tool's findings take part in the critique loop: not at all, as a veto over the critic's acceptance,
+# or as evidence in the critic's prompt (agent.graph).
+SympyMode = Literal["off", "veto", "prompt"]
+SYMPY_MODES: tuple[SympyMode, ...] = ("off", "veto", "prompt")
+# Where a solution's steps came from in a round of the loop.
+StepOrigin = Literal["generated", "given", "refined"]
 
 
 class StepVerdict(BaseModel):
@@ -80,6 +87,8 @@ class Critique(BaseModel):
 
     @property
     def first_wrong_label0(self) -> int | None:
+        """The critic's answer as a 0-based step (``-1`` all correct), None when unreadable; from ``first_wrong_step1``
+        via :func:`critic.steps.step1_to_label0`."""
         return None if self.first_wrong_step1 is None else step1_to_label0(self.first_wrong_step1)
 
     @property
@@ -111,6 +120,7 @@ class StepCheck(BaseModel):
 
     @property
     def is_finding(self) -> bool:
+        """True when the SymPy tool proved the step wrong (a definite contradiction)."""
         return self.verdict == "wrong"
 
 

@@ -142,6 +142,9 @@ class WorkerPool:
                     return
 
     def call(self, task: str, args: list, timeout_s: float):
+        """Run ``task`` (one of ``TASKS``) with JSON ``args`` in an idle worker process and return its JSON result.
+        Raises :class:`Timeout` after ``timeout_s`` seconds (the worker is killed and replaced in the
+        background) and :class:`WorkerError` when the worker fails or the task raises."""
         if task not in TASKS:
             raise WorkerError(f"unknown task {task!r}")
         worker = self._acquire()
@@ -166,6 +169,7 @@ class WorkerPool:
         return reply["result"]
 
     def close(self) -> None:
+        """Kill the idle worker processes."""
         with self._lock:
             idle, self._idle = self._idle, []
         for w in idle:

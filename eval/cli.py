@@ -209,7 +209,8 @@ def _cmd_error_id(args: argparse.Namespace) -> int:
     from functools import partial
 
     from eval.error_id import run_error_id
-    from eval.report import error_id_table, load_reference
+    from eval.reference import load_reference
+    from eval.tables import error_id_table
 
     config = _build_config(args)
     reference = load_reference(args.reference) if args.reference else None
@@ -218,20 +219,21 @@ def _cmd_error_id(args: argparse.Namespace) -> int:
 
 def _cmd_refine(args: argparse.Namespace) -> int:
     from eval.refine_success import run_refine
-    from eval.report import refine_table
+    from eval.tables import refine_table
 
     return _run_and_print(run_refine, _build_config(args), args, refine_table)
 
 
 def _cmd_tts(args: argparse.Namespace) -> int:
-    from eval.report import tts_table
+    from eval.tables import tts_table
     from eval.tts import run_tts
 
     return _run_and_print(run_tts, _build_config(args), args, tts_table)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from eval.report import compare_runs, load_reference, write_report
+    from eval.reference import load_reference
+    from eval.report import compare_runs, write_report
 
     reference = load_reference(args.reference) if args.reference else None
     if len(args.runs) == 1 and not args.out:

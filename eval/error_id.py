@@ -2,7 +2,7 @@
 
 A critic is any engine spec (``get_engine``) prompted with the deliberate critic prompt (1-based steps,
 ``parse_critique``) or the ProcessBench-style prompt (0-based paragraphs, ``parse_processbench``), or ``sympy``: the
-non-LLM baseline whose prediction is the first step :func:`critic.sympy_tool.check_steps` proves wrong (else -1).
+non-LLM baseline whose prediction is the first step :func:`critic.verify.check_steps` proves wrong (else -1).
 
 Decoding: ``greedy`` (one sample at temperature 0), ``sample`` (k samples, pass@1 = mean correctness over them) or
 ``maj`` (k samples, majority vote over the readable ones; unreadable ones do not vote).
@@ -37,14 +37,16 @@ from critic.guided import CriticFormat, guided_sampling
 from critic.io import JsonlWriter, Shard, done_ids, read_best_rows, select_shard
 from critic.jobs import WindowedEngine, error_text, item_workers, progress_bar, run_sync, stream
 from critic.parse import parse_critique, parse_processbench
-from critic.prompts import CriticPrompt
-from critic.protocol import PROTOCOLS, Extraction, ProtocolName, VoteFilter, has_answer_marker, parse_reference, \
+from critic.prompts import CriticPrompt, CriticStyle
+from critic.protocol import PROTOCOLS, Decoding, Extraction, ProtocolName, VoteFilter, has_answer_marker, parse_reference, \
     reference_box
 from critic.records import Critique, LabeledSolution, StepCheck, first_sympy_finding
 from critic.steps import StepTagging, label0_to_step1
 from eval import rundir
 from eval.metrics import error_id_metrics, filter_votes, vote_winner
-from eval.report import ReferenceNumbers, write_error_id_report
+from eval.reference import ReferenceNumbers
+from eval.report import write_error_id_report
+from eval.results import ErrorIdSummary
 
 PREDICTIONS = "predictions.jsonl"
 SYMPY_CRITIC = "sympy"
@@ -70,7 +72,7 @@ class ErrorIdConfig(StrictConfig):
     data: list[str] = Field(default_factory=lambda: ["processbench"], json_schema_extra={"metavar": "NAME|PATH"},
                             description="data set name or ProcessBench/PRM800K-format file (repeatable)")
     protocol: ProtocolName = Field("ours", description="preset: ours, deepcritic or processbench (critic.protocol)")
-    prompt: Literal["deliberate", "processbench"] = Field(
+    prompt: CriticStyle = Field(
         "deliberate", description="deliberate: 1-based Step i; processbench: 0-based <paragraph_i> blocks")
     prompt_template: str | None = Field(
         None, description="critic template file ({problem}, {tagged_response}, str.format); None = our wording",
@@ -82,7 +84,7 @@ class ErrorIdConfig(StrictConfig):
                                                                 "contains it (contains = DeepCritic's rule)")
     extraction: Extraction = Field("ours", description="ours (critic.parse) or reference (last \\boxed{} -> int)")
     vote_filter: VoteFilter = Field("none", description="answer_marker: only critiques with **Answer**: vote (maj)")
-    decoding: Literal["greedy", "sample", "maj"] = Field(
+    decoding: Decoding = Field(
         "greedy", description="greedy, sample = pass@1 over k samples, maj = maj@k (unparsed critiques do not vote)")
     k: int = Field(1, ge=1, description="samples per solution (sample / maj)")
     temperature: float = Field(0.0, ge=0.0, description="critic temperature (a protocol preset may set it)")
@@ -144,6 +146,8 @@ class ErrorIdConfig(StrictConfig):
 
     @property
     def sampling(self) -> Sampling:
+        """The critic's decoding: ``k`` samples per solution at ``temperature`` / ``top_p``, at most ``max_tokens``
+        tokens each, seeded."""
         return Sampling(n=self.k, temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens,
                         seed=self.seed)
 
@@ -178,6 +182,7 @@ def vote_keys(config: ErrorIdConfig, texts: Sequence[str], critiques: Sequence[C
 
 
 def expand_data(names: list[str]) -> list[str]:
+    """Data names with groups expanded (``processbench`` -> its four subsets), duplicates dropped, order kept."""
     out: list[str] = []
     for name in names:
         for item in DATA_GROUPS.get(name, [name]):
@@ -258,7 +263,9 @@ def describe_checks(checks: list[StepCheck]) -> str:
 
 
 def sympy_critique(sample: LabeledSolution) -> tuple[Critique, list[StepCheck]]:
-    from critic.sympy_tool import check_steps  # the SymPy tool loads sympy; only this baseline needs it
+    """The SymPy-only baseline's critique of one solution: the first step the tool proves wrong (1-based, else -1) and
+    the checks behind it."""
+    from critic.verify import check_steps  # the SymPy tool loads sympy; only this baseline needs it
 
     checks = check_steps(sample.problem, sample.steps)
     first = first_sympy_finding(checks)
@@ -267,8 +274,8 @@ def sympy_critique(sample: LabeledSolution) -> tuple[Critique, list[StepCheck]]:
 
 def run_error_id(config: ErrorIdConfig, out_dir: str | Path, engine: ChatEngine | None = None,
                  progress: bool = True, retry_errors: bool = False,
-                 reference: ReferenceNumbers | None = None) -> dict:
-    """Run (or resume) an error-identification evaluation into ``out_dir``; returns the metrics.
+                 reference: ReferenceNumbers | None = None) -> ErrorIdSummary:
+    """Run (or resume) an error-identification evaluation into ``out_dir``; returns the metrics (:class:`~eval.results.ErrorIdSummary`).
 
     ``engine`` overrides ``config.critic``'s engine (tests pass a fake). Samples already in predictions.jsonl are
     skipped (error rows too, unless ``retry_errors``); the engine is built only when something is left to do.
@@ -297,11 +304,11 @@ def run_error_id(config: ErrorIdConfig, out_dir: str | Path, engine: ChatEngine 
 
 
 def finish(config: ErrorIdConfig, out_dir: Path, keys: Collection[str] | None = None,
-           reference: ReferenceNumbers | None = None) -> dict:
+           reference: ReferenceNumbers | None = None) -> ErrorIdSummary:
     """Metrics and report from the folder's predictions (of ``keys``, or all): ``metrics.json``, ``report.md``
     (compared with ``reference`` numbers when given)."""
     rows = [row for key, row in read_best_rows(out_dir / PREDICTIONS, "key").items() if keys is None or key in keys]
-    metrics = error_id_metrics(rows, decoding=config.decoding)
+    metrics = ErrorIdSummary.model_validate(error_id_metrics(rows, decoding=config.decoding))
     return rundir.finish_with(out_dir, metrics, partial(write_error_id_report, reference=reference))
 
 

@@ -8,11 +8,11 @@ truncated). An unreadable prediction counts as wrong in accuracy and is dropped 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from typing import Literal, TypeVar
+from typing import TypeVar
 
+from critic.protocol import Decoding
 from critic.steps import NO_ERROR  # -1 = "all steps correct", defined once in critic
 
-Decoding = Literal["greedy", "sample", "maj"]
 T = TypeVar("T", bound=Hashable)
 
 

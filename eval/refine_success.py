@@ -29,14 +29,16 @@ from pydantic import Field, model_validator
 
 from critic.data import load_dataset_by_name
 from critic.engines.base import ChatEngine, Sampling, check_generations
+from critic.grading import answers_match
 from critic.io import JsonlWriter, Shard, done_ids, is_error_row, read_best_rows, read_jsonl, select_shard
 from critic.jobs import WindowedEngine, error_text, item_workers, progress_bar, run_sync, stream
 from critic.prompts import CriticPromptSettings
-from critic.records import Problem
+from critic.records import Problem, SympyMode
 from critic.steps import split_steps
 from eval import rundir
 from eval.metrics import refinement_metrics
 from eval.report import write_refine_report
+from eval.results import RefineSummary, RefineVariant
 
 INITIAL = "initial.jsonl"
 VARIANTS = ("critic", "self-critic", "no-sympy")
@@ -55,7 +57,7 @@ class RefineConfig(CriticPromptSettings):
     limit: int | None = Field(None, ge=1, description="problems per data set (a seeded random subset)")
     seed: int | None = Field(0, description="seed for limit subsets and sampling")
     max_rounds: int = Field(3, ge=1, description="critique rounds; at most max_rounds-1 refinements")
-    sympy: Literal["off", "veto", "prompt"] = Field("veto", description="SymPy checks in the loop (agent.graph)")
+    sympy: SympyMode = Field("veto", description="SymPy checks in the loop (agent.graph)")
     ablations: bool = Field(False, description="also run the self-critic (the generator critiques itself) and no-SymPy variants")
     temperature: float = Field(0.0, ge=0.0, description="generator temperature (initial solutions and refinement)")
     max_tokens: int = Field(1024, ge=1, description="generator max tokens per call")
@@ -74,10 +76,12 @@ class RefineConfig(CriticPromptSettings):
         return self
 
     @property
-    def variants(self) -> tuple[str, ...]:
+    def variants(self) -> tuple[RefineVariant, ...]:
+        """The variants this run refines with: ``critic``, and with ``ablations`` also ``self-critic`` and
+        ``no-sympy``."""
         return VARIANTS if self.ablations else VARIANTS[:1]
 
-    def variant_setting(self, variant: str) -> dict[str, str]:
+    def variant_setting(self, variant: RefineVariant) -> dict[str, str]:
         """Which engine critiques and which SymPy mode applies in a variant."""
         return {
             "critic": {"critic": self.critic, "self-critic": self.generator, "no-sympy": self.critic}[variant],
@@ -86,10 +90,12 @@ class RefineConfig(CriticPromptSettings):
 
     @property
     def generator_sampling(self) -> Sampling:
+        """The generator's decoding (one sample, ``temperature``, ``max_tokens``, seeded)."""
         return Sampling(temperature=self.temperature, max_tokens=self.max_tokens, seed=self.seed)
 
     @property
     def critic_sampling(self) -> Sampling:
+        """The critic's decoding: greedy (temperature 0), ``critic_max_tokens``, seeded."""
         return Sampling(temperature=0.0, max_tokens=self.critic_max_tokens, seed=self.seed)
 
 
@@ -172,15 +178,11 @@ def load_initial(config: RefineConfig, problems: dict[str, tuple[str, Problem]],
         raise ValueError(f"no row of {config.initial} has the id of a selected problem of {', '.join(config.data)}")
 
 
-def grade(answer: str | None, gold: str) -> bool:
-    from critic.grading import answers_match
-
-    return answer is not None and answers_match(answer, gold)
-
-
 def run_refine(config: RefineConfig, out_dir: str | Path, generator: ChatEngine | None = None,
-               critic: ChatEngine | None = None, progress: bool = True, retry_errors: bool = False) -> dict:
-    """Run (or resume) a refinement evaluation into ``out_dir``; returns ``{data: {variant: metrics}}``.
+               critic: ChatEngine | None = None, progress: bool = True,
+               retry_errors: bool = False) -> RefineSummary:
+    """Run (or resume) a refinement evaluation into ``out_dir``; returns ``{data: {variant: metrics}}``
+    (:class:`~eval.results.RefineSummary`).
 
     ``generator`` / ``critic`` override the configured engine specs (tests pass fakes). ``retry_errors`` reruns
     error rows. Raises :class:`~critic.engines.base.EngineDead` when an engine dies (rerun to resume).
@@ -241,7 +243,7 @@ def _args_for(config: RefineConfig, spec: str) -> dict[str, Any]:
     return {}
 
 
-def finish(config: RefineConfig, out_dir: Path, keys: Collection[str] | None = None) -> dict:
+def finish(config: RefineConfig, out_dir: Path, keys: Collection[str] | None = None) -> RefineSummary:
     """Grade before / after from the folder's rows (of ``keys``, or all) into ``metrics.json`` and the report."""
     from agent.solve import final_answer
 
@@ -252,7 +254,7 @@ def finish(config: RefineConfig, out_dir: Path, keys: Collection[str] | None = N
         refined = read_best_rows(out_dir / f"refined-{variant}.jsonl")
         graded: dict[str, list[dict]] = {}
         for key, row in initial.items():
-            before = not is_error_row(row) and grade(final_answer(row["steps"]), row["answer"])
+            before = not is_error_row(row) and answers_match(final_answer(row["steps"]), row["answer"])
             out = refined.get(key)
             if out is None or is_error_row(out):
                 # No refinement happened (no initial solution, an empty one, or an error row): the answer stands.
@@ -271,4 +273,4 @@ def finish(config: RefineConfig, out_dir: Path, keys: Collection[str] | None = N
                                       if initial[k]["data"] == data)
             m |= setting
             metrics.setdefault(data, {})[variant] = m
-    return rundir.finish_with(out_dir, metrics, write_refine_report)
+    return rundir.finish_with(out_dir, RefineSummary.model_validate(metrics), write_refine_report)

@@ -17,9 +17,9 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from critic.data import KNOWN_DATASETS
 from critic.io import (
@@ -28,10 +28,11 @@ from critic.io import (
     best_rows,
     count_error_rows,
     hold,
-    read_best_rows,
     read_jsonl,
     row_key,
 )
+
+Result = TypeVar("Result", bound=BaseModel)
 
 CONFIG = "config.json"
 METRICS = "metrics.json"
@@ -52,6 +53,18 @@ def _differences(old: dict, new: dict, ignore: Iterable[str]) -> list[str]:
     return sorted(k for k in set(old) | set(new) if k not in skip and old.get(k) != new.get(k))
 
 
+def with_defaults(saved: Mapping[str, Any], config_type: type[BaseModel]) -> dict:
+    """A saved config.json with every field it lacks filled with that field's current default (JSON form), so a run
+    folder written before a key was added compares equal to a run of the same settings today. Keys the folder has
+    are kept as they are; required fields it lacks stay missing."""
+    filled = dict(saved)
+    for name, field in config_type.model_fields.items():
+        if name not in filled and not field.is_required():
+            default = field.get_default(call_default_factory=True)
+            filled[name] = TypeAdapter(field.annotation).dump_python(default, mode="json")
+    return filled
+
+
 def prepare(out_dir: str | Path, config: BaseModel, ignore: Iterable[str] = (),
             prompts: Mapping | None = None) -> Path:
     """Create ``out_dir`` and write ``config.json``; refuse a folder whose config differs (except ``ignore`` keys,
@@ -67,7 +80,7 @@ def prepare(out_dir: str | Path, config: BaseModel, ignore: Iterable[str] = (),
     if prompts is not None:
         new[PROMPTS_KEY] = json.loads(json.dumps(prompts))  # as it reads back
     if path.is_file():
-        diff = _differences(json.loads(path.read_text()), new, ignore)
+        diff = _differences(with_defaults(json.loads(path.read_text()), type(config)), new, ignore)
         if diff:
             raise RunConfigMismatch(
                 f"{out_dir} already holds a run with different settings ({', '.join(diff)}); use another -o folder"
@@ -86,19 +99,8 @@ def open_run(out_dir: str | Path, config: BaseModel, ignore: Iterable[str] = RUN
              prompts: Mapping | None = None) -> Iterator[Path]:
     """Hold ``out_dir`` against a second run (:func:`critic.io.hold`) and :func:`prepare` it, for the block."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with hold(out_dir, folder=True):
+    with hold(out_dir, folder=True):  # creates the folder; one line (OutputUnwritable) when it cannot
         yield prepare(out_dir, config, ignore, prompts)
-
-
-def write_json(path: Path, data: Any) -> Path:
-    """Atomic: a reader never sees half a metrics file."""
-    return atomic_write_json(path, data)
-
-
-def latest_rows(path: Path, key: str = "key") -> dict[str, dict]:
-    """One row per key under the resume rule (critic.io.best_rows)."""
-    return read_best_rows(path, key)
 
 
 def data_label(name: str) -> str:
@@ -142,7 +144,7 @@ def merge_runs(inputs: Sequence[str | Path], out_dir: str | Path) -> dict:
         raise ValueError(f"cannot merge runs of different kinds: {', '.join(sorted(kinds))}")
     kind = kinds.pop()
     module = importlib.import_module(KINDS[kind])
-    configs = [json.loads((f / CONFIG).read_text()) for f in folders]
+    configs = [with_defaults(json.loads((f / CONFIG).read_text()), module.CONFIG_TYPE) for f in folders]
     for folder, other in zip(folders[1:], configs[1:]):
         diff = _differences(configs[0], other, (*RUN_ONLY_KEYS, "shard"))
         if diff:
@@ -159,12 +161,13 @@ def merge_runs(inputs: Sequence[str | Path], out_dir: str | Path) -> dict:
             atomic_write_jsonl(out_dir / name, best.values())
             files[name] = len(best)
         metrics = module.finish(merged_config, out_dir)
-    return {"kind": kind, "files": files, "error_rows": error_rows(out_dir), "metrics": metrics}
+    return {"kind": kind, "files": files, "error_rows": error_rows(out_dir), "metrics": metrics.model_dump(mode="json")}
 
 
-def finish_with(out_dir: Path, metrics: dict, report: Callable[[Path, dict, dict], Any]) -> dict:
-    """Write ``metrics.json`` and the report of a run (from the folder's config.json, prompt record included);
-    returns the metrics."""
-    write_json(out_dir / METRICS, metrics)
-    report(out_dir, metrics, read_config(out_dir))
+def finish_with(out_dir: Path, metrics: Result, report: Callable[[Path, dict, dict], Any]) -> Result:
+    """Write ``metrics.json`` (``metrics.model_dump(mode="json")``) and the report of a run (from the folder's
+    config.json, prompt record included); returns ``metrics``."""
+    written = metrics.model_dump(mode="json")
+    atomic_write_json(out_dir / METRICS, written)
+    report(out_dir, written, read_config(out_dir))
     return metrics

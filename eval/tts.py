@@ -33,6 +33,7 @@ from critic.steps import split_steps
 from eval import rundir
 from eval.metrics import accuracy_vs_n, cluster_answers, powers_of_two_up_to
 from eval.report import write_tts_report
+from eval.results import TtsSummary
 
 SAMPLES = "samples.jsonl"
 
@@ -126,7 +127,7 @@ async def sample_row(config: TtsConfig, item: tuple[str, str, Problem], generato
                       "critic_tokens": getattr(critique_gen, "num_tokens", 0)}
             accepted = critique.accepts
             if config.sympy == "veto" and accepted:
-                from critic.sympy_tool import check_steps
+                from critic.verify import check_steps
 
                 checks = await asyncio.to_thread(check_steps, p.problem, steps)
                 first = first_sympy_finding(checks)
@@ -150,9 +151,9 @@ def vote_inputs(row: dict) -> dict:
 
 
 def run_tts(config: TtsConfig, out_dir: str | Path, generator: ChatEngine | None = None,
-            critic: ChatEngine | None = None, progress: bool = True, retry_errors: bool = False) -> dict:
-    """Run (or resume) verified majority voting into ``out_dir``; returns ``{data: curve}``. ``retry_errors`` reruns
-    error rows; raises :class:`~critic.engines.base.EngineDead` when an engine dies (rerun to resume)."""
+            critic: ChatEngine | None = None, progress: bool = True, retry_errors: bool = False) -> TtsSummary:
+    """Run (or resume) verified majority voting into ``out_dir``; returns ``{data: curve}``
+    (:class:`~eval.results.TtsSummary`). ``retry_errors`` reruns error rows; raises :class:`~critic.engines.base.EngineDead` when an engine dies (rerun to resume)."""
     from agent.solve import resolve_engine
 
     prompt = config.critic_prompt()  # a bad template fails here, before any engine starts
@@ -181,7 +182,7 @@ def run_tts(config: TtsConfig, out_dir: str | Path, generator: ChatEngine | None
         return finish(config, out_dir, keys={key for key, _, _ in problems})
 
 
-def finish(config: TtsConfig, out_dir: Path, keys: Collection[str] | None = None) -> dict:
+def finish(config: TtsConfig, out_dir: Path, keys: Collection[str] | None = None) -> TtsSummary:
     """Accuracy-vs-N curves from the folder's rows (of ``keys``, or all) into ``metrics.json`` and the report. A
     problem with an error row counts as answered wrong at every N (no sample votes)."""
     rows = {k: row for k, row in read_best_rows(out_dir / SAMPLES, "key").items() if keys is None or k in keys}
@@ -191,4 +192,4 @@ def finish(config: TtsConfig, out_dir: Path, keys: Collection[str] | None = None
         selected = [vote_inputs(row) for row in rows.values() if row["data"] == label]
         errors = sum(is_error_row(row) for row in rows.values() if row["data"] == label)
         metrics[label] = accuracy_vs_n(selected, ns) | {"problems": len(selected), "errors": errors}
-    return rundir.finish_with(out_dir, metrics, write_tts_report)
+    return rundir.finish_with(out_dir, TtsSummary.model_validate(metrics), write_tts_report)

@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
 
+from critic.io import atomic_write_text, iter_jsonl
+
 # Verdict colours; the screenshot test looks for them.
 COLOURS = {
     "correct": "#d4edda",
@@ -83,14 +85,10 @@ def load_results(path: str | Path) -> list[dict]:
     elif isinstance(data, list):
         rows = data
     else:
-        rows = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ViewError(f"{path}: line {number} is not JSON ({e.msg})") from e
+        try:
+            rows = [row for _, row in iter_jsonl(path)]
+        except ValueError as e:
+            raise ViewError(str(e)) from e
     results = [normalise(row) for row in rows if isinstance(row, dict)]
     if not results:
         raise ViewError(f"{path}: no solve/refine results found")
@@ -177,6 +175,8 @@ def _critique_outcome(entry: Mapping) -> str:
 
 
 def render_round(entry: Mapping, previous: Mapping | None) -> str:
+    """HTML of one round of the loop: its steps coloured by verdict and tagged kept / new, the critique, and for a
+    refined round the steps of ``previous`` (the round before) it replaced."""
     steps: Sequence[str] = entry.get("steps", [])
     crit = entry.get("critique") or {}
     verdicts = {v["step1"]: v["verdict"] for v in crit.get("verdicts", [])}
@@ -234,6 +234,8 @@ def render_round(entry: Mapping, previous: Mapping | None) -> str:
 
 
 def render_result(result: Mapping, index: int) -> str:
+    """HTML of one solve/refine result (``index`` 1-based: its number and its anchor ``#r<index>``): header, problem,
+    summary badges and every round (an error row: the error only)."""
     title = f"{index}. {result['id']}" if result.get("id") is not None else f"{index}."
     head = f'<section class="result" id="r{index}"><h2>{escape(title)}</h2>'
     if result.get("error"):
@@ -257,6 +259,8 @@ def _nav(results: Sequence[Mapping]) -> str:
 
 
 def render_html(results: Sequence[Mapping], title: str = "deepcritic trace") -> str:
+    """One self-contained HTML page (inline CSS, no scripts) of ``results``, with a navigation list when there are
+    several."""
     legend = ('<div class="legend">'
               f'<span style="background:{COLOURS["correct"]}">critic: correct</span>'
               f'<span style="background:{COLOURS["wrong"]}">critic: wrong</span>'
@@ -273,5 +277,5 @@ def write_view(path: str | Path, out: str | Path | None = None) -> Path:
     path = Path(path)
     out = Path(out) if out is not None else path.with_suffix(".html")
     results = load_results(path)
-    out.write_text(render_html(results, title=f"deepcritic trace: {path.name}"), encoding="utf-8")
+    atomic_write_text(out, render_html(results, title=f"deepcritic trace: {path.name}"))
     return out

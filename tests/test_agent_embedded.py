@@ -14,7 +14,7 @@ import pytest
 from agent import SolveResult, solve_with_critic
 from agent.cli import main
 from agent.solve import make_context, run_loop
-from critic.data import read_jsonl
+from critic.io import read_jsonl
 from critic.engines.base import Sampling
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ import pytest
 
 import agent.solve
 from agent.cli import main
-from critic.data import read_jsonl
+from critic.io import read_jsonl
 from critic.engines.base import Chat, Sampling
 from critic.engines.fake import FakeScriptedEngine
 from critic.prompts import format_critique

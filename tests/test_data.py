@@ -15,7 +15,6 @@ import pytest
 from critic.data import (
     KNOWN_DATASETS,
     DataUnavailable,
-    JsonlWriter,
     data_dir,
     load_dataset_by_name,
     load_gsm8k,
@@ -24,10 +23,8 @@ from critic.data import (
     load_prm800k,
     load_processbench,
     normalize_problem,
-    read_done_ids,
-    read_jsonl,
-    write_jsonl,
 )
+from critic.io import JsonlWriter, read_done_ids, read_jsonl, write_jsonl
 from critic.records import LabeledSolution, Problem
 
 # --------------------------------------------------------------------------------------------- loaders on fixtures

@@ -515,7 +515,7 @@ class TestOpenAIServers:
 
     def test_refine_continues_from_the_flagged_step(self, served, continuations, tmp_path, capsys):
         from agent.cli import main
-        from critic.data import read_jsonl
+        from critic.io import read_jsonl
 
         src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
         src.write_text("".join(json.dumps({k: v for k, v in row.items() if k != "planted_step1"}) + "\n"

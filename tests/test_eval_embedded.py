@@ -11,7 +11,7 @@ import json
 import pytest
 
 from agent.cli import main as deepcritic
-from critic.data import read_jsonl
+from critic.io import read_jsonl
 
 pytestmark = pytest.mark.slow
 

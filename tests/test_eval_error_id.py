@@ -15,7 +15,7 @@ from critic.data import load_dataset_by_name
 from critic.engines.base import EngineDead, Generation
 from critic.engines.fake import FakeScriptedEngine
 from critic.steps import step1_to_label0
-from critic.sympy_tool import check_steps
+from critic.verify import check_steps
 from eval.cli import main
 from eval.error_id import ErrorIdConfig, expand_data, load_samples, run_error_id
 from eval.metrics import f1

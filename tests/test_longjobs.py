@@ -289,7 +289,8 @@ def test_refine_shards_merged_give_every_id_once(engines, tmp_path, capsys):
 def test_training_shards_merged_equal_an_unsharded_run(tmp_path):
     from test_training_pipeline import PRM_FIXTURE, mc_config, mc_script, seed_config, teacher_script, \
         write_problems
-    from training.common import load_labeled_solutions, merge_runs
+    from training.inputs import load_labeled_solutions
+    from training.pipeline import merge_runs
     from training.mc_labels import run_mc_labels
     from training.seed import run_seed
 

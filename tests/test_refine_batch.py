@@ -9,7 +9,7 @@ import pytest
 
 from agent import refine_batch
 from agent.batch import load_rows, parse_row, BadRow
-from critic.data import read_jsonl
+from critic.io import read_jsonl
 from critic.engines.base import Chat, EngineError, Sampling
 from critic.engines.fake import FakeScriptedEngine
 from critic.prompts import format_critique

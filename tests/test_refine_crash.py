@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from critic.data import read_jsonl
+from critic.io import read_jsonl
 
 pytestmark = pytest.mark.slow
 

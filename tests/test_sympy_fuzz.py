@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from critic.grading import answers_match, extract_answer
 from critic.records import StepCheck
-from critic.sympy_tool import check_step, check_steps
+from critic.verify import check_step, check_steps
 
 STEP_BOUND_S = 2.0  # the contract: a pathological step costs at most about this much
 GRADE_TIMEOUT_S = 1.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from critic.records import StepCheck
-from critic.sympy_tool import check_step, check_steps
+from critic.verify import check_step, check_steps
 
 CORRECT = [
     "Janet sells 16 - 3 - 4 = 9 duck eggs a day.",

@@ -47,7 +47,7 @@ from critic.engines.base import Sampling
 from critic.parse import parse_critique
 from critic.prompts import critic_messages
 from critic.records import Critique
-from training.common import load_labeled_solutions
+from training.inputs import load_labeled_solutions
 
 folder, labels, report = sys.argv[1], sys.argv[2], sys.argv[3]
 solution = load_labeled_solutions(labels)[0]

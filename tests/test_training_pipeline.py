@@ -23,7 +23,7 @@ from critic.engines.fake import FakeScriptedEngine
 from critic.parse import parse_critique
 from critic.records import NO_ERROR
 from critic.steps import label0_to_step1
-from training.common import load_labeled_solutions
+from training.inputs import load_labeled_solutions
 from training.mc_labels import MCLabelConfig, first_error_label, run_mc_labels
 from training.seed import SeedConfig, run_seed, steps_to_critique
 
@@ -417,7 +417,7 @@ def test_seed_survives_sigkill(tmp_path):
 
 
 def test_trainers_resume_from_the_newest_checkpoint(tmp_path):
-    from training.common import last_checkpoint
+    from training.trainer import last_checkpoint
 
     assert last_checkpoint(tmp_path / "missing") is None
     assert last_checkpoint(tmp_path) is None

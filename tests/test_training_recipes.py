@@ -10,7 +10,7 @@ import pytest
 from critic.parse import parse_critique
 from critic.steps import label0_to_step1
 from training.cli import _pipeline_configs, build_parser, main
-from training.common import RECIPES_DIR, load_labeled_solutions
+from training.inputs import RECIPES_DIR, load_labeled_solutions
 
 RECIPES = sorted(RECIPES_DIR.glob("*.yaml"))
 STAGE_BY_SUFFIX = {

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from critic.commandline import add_config_file_flag, add_config_flags, add_engine_args_flags, cli_main, \
     split_global_flags
 from critic.configs import ConfigError, config_error_line
-from training.common import PipelineConfig
+from training.pipeline import PipelineConfig
 
 _EPILOG = """\
 examples:

@@ -41,16 +41,11 @@ from pathlib import Path
 from pydantic import Field, model_validator
 
 from critic.engines.base import ChatEngine, Sampling, check_generations
+from critic.grading import grade_text
 from critic.prompts import GeneratorPrompt, load_template
 from critic.records import NO_ERROR, LabeledSolution, Problem
-from training.common import (
-    PipelineConfig,
-    ordered_best_rows,
-    process_pending,
-    resolve_path,
-    write_json,
-    write_run_config,
-)
+from training.inputs import resolve_path
+from training.pipeline import PipelineConfig, ordered_best_rows, process_pending, write_run_config
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +111,8 @@ class MCLabelConfig(PipelineConfig):
         return GeneratorPrompt(load_template(self.generator_template, "generator"), system)
 
     def check_files(self) -> None:
+        """Read the generator template and system prompt so a bad one fails before any work (TemplateError /
+        ValueError, one line)."""
         self.generator_prompt()
 
 
@@ -145,14 +142,9 @@ class Sampled:
     right: bool
 
 
-def grade(text: str, gold: str) -> tuple[str | None, bool]:
-    from critic.grading import answers_match, extract_answer
-
-    predicted = extract_answer(text)
-    return predicted, predicted is not None and answers_match(predicted, gold)
-
-
 def load_problems(name: str) -> list[Problem]:
+    """Problems with gold answers from a known name or a file (``recipes/...`` paths resolved); ValueError when none
+    has a gold answer."""
     from critic.data import load_dataset_by_name
 
     local = resolve_path(name)
@@ -205,7 +197,7 @@ async def _sample_solutions(engine: ChatEngine, problem: Problem, cfg: MCLabelCo
     for generation in generations:
         text = chat[-1]["content"] + generation
         steps = split_steps(text)
-        predicted, right = await asyncio.to_thread(grade, text, problem.answer or "")
+        predicted, right = await asyncio.to_thread(grade_text, text, problem.answer or "")
         reason = (
             "unfinished" if generation.finish_reason != "stop"
             else "no_answer" if predicted is None
@@ -234,7 +226,7 @@ async def _rollout_count(engine: ChatEngine, problem: Problem, prefix: list[str]
     )
     chat = _solve_chat(problem.problem, prefix, prompt)
     generations = check_generations(await engine.agenerate(chat, sampling))
-    graded = [await asyncio.to_thread(grade, chat[-1]["content"] + g, problem.answer or "") for g in generations]
+    graded = [await asyncio.to_thread(grade_text, chat[-1]["content"] + g, problem.answer or "") for g in generations]
     return sum(right for _, right in graded)
 
 
@@ -346,7 +338,7 @@ def rebuild(cfg: MCLabelConfig, folders: list[Path], ids: list[str]) -> dict:
 def build_outputs(out: Path, ordered_ids: list[str], cfg: MCLabelConfig, contamination: dict) -> dict:
     """Build ``labels.jsonl`` and ``stats.json`` from ``results.jsonl`` (the resume rule of critic.io: per problem the
     last row that is not an error row), in the order of ``ordered_ids``."""
-    from critic.io import atomic_write_jsonl
+    from critic.io import atomic_write_json, atomic_write_jsonl
 
     results, errors = ordered_best_rows(out, ordered_ids)
     rows = {row["id"]: row for row in results}
@@ -376,5 +368,5 @@ def build_outputs(out: Path, ordered_ids: list[str], cfg: MCLabelConfig, contami
         "contamination": contamination,
         "prompts": {"generator": cfg.generator_prompt().record()},
     }
-    write_json(out / "stats.json", stats)
+    atomic_write_json(out / "stats.json", stats, sort_keys=True)
     return stats

@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING
 
 from trl import GRPOConfig, ModelConfig, ScriptArguments
 
-from training.common import load_labeled_solutions, model_init_kwargs, resolve_model_path, train_and_save
+from critic.embedded import resolve_embedded
+from training.inputs import load_labeled_solutions
+from training.trainer import model_init_kwargs, train_and_save
 from training.rewards import REWARD_FUNCS
 from training.strict_trl import StrictTrlParser, run_stage
 
@@ -107,7 +109,7 @@ def build_trainer(
         raise ValueError(
             f"reward_weights {training_args.reward_weights} must match reward_funcs {script_args.reward_funcs}"
         )
-    model_path = resolve_model_path(model_args.model_name_or_path)
+    model_path = resolve_embedded(model_args.model_name_or_path)
     training_args.model_init_kwargs = model_init_kwargs(model_args, training_args)
 
     solutions = load_labeled_solutions(script_args.dataset_name, script_args.max_train_samples)

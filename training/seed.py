@@ -50,15 +50,8 @@ from critic.engines.base import ChatEngine, Generation, Sampling, check_generati
 from critic.prompts import CriticPrompt, TeacherContext, TeacherPrompts, load_template
 from critic.records import NO_ERROR, LabeledSolution, StepVerdict
 from critic.steps import StepTagging, label0_to_step1
-from training.common import (
-    PipelineConfig,
-    load_labeled_solutions,
-    ordered_best_rows,
-    process_pending,
-    resolve_path,
-    write_json,
-    write_run_config,
-)
+from training.inputs import load_labeled_solutions, resolve_path
+from training.pipeline import PipelineConfig, ordered_best_rows, process_pending, write_run_config
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +123,8 @@ class SeedConfig(PipelineConfig):
                                           self.critic_step_tagging)
 
     def check_files(self) -> None:
+        """Read the teacher templates, merge examples and the critic template so a bad one fails before any work
+        (TemplateError, one line)."""
         self.teacher_prompts()
         self.critic_prompt()
 
@@ -327,7 +322,7 @@ def build_dataset(out: Path, ordered_ids: list[str], cfg: SeedConfig) -> dict:
     row that is not an error row), easy all-correct capped."""
     from datasets import Dataset
 
-    from critic.io import atomic_write_jsonl
+    from critic.io import atomic_write_json, atomic_write_jsonl
 
     rows, errors = ordered_best_rows(out, ordered_ids)
 
@@ -375,5 +370,5 @@ def build_dataset(out: Path, ordered_ids: list[str], cfg: SeedConfig) -> dict:
         "easy_cap": cfg.easy_cap,
         "prompts": {"teacher": cfg.teacher_prompts().record(), "critic": cfg.critic_prompt().record()},
     }
-    write_json(out / "stats.json", stats)
+    atomic_write_json(out / "stats.json", stats, sort_keys=True)
     return stats

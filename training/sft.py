@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING
 
 from trl import ModelConfig, ScriptArguments, SFTConfig
 
-from training.common import model_init_kwargs, resolve_model_path, resolve_path, train_and_save
+from critic.embedded import resolve_embedded
+from training.inputs import resolve_path
+from training.trainer import model_init_kwargs, train_and_save
 from training.strict_trl import StrictTrlParser, run_stage
 
 if TYPE_CHECKING:
@@ -109,7 +111,7 @@ def build_trainer(
 
     if not script_args.dataset_name:
         raise ValueError("dataset_name is required (the seed output folder or a messages dataset)")
-    model_path = resolve_model_path(model_args.model_name_or_path)
+    model_path = resolve_embedded(model_args.model_name_or_path)
     training_args.model_init_kwargs = model_init_kwargs(model_args, training_args)
 
     dataset = load_messages_dataset(script_args.dataset_name, script_args.dataset_train_split)

@@ -32,6 +32,7 @@ class StrictTrlParser(TrlParser):
         super().__init__(dataclass_types, **kwargs)
 
     def error(self, message: str):  # argparse's usage errors, as one line
+        """argparse's usage errors as ConfigError (its first line) instead of printing usage and exiting."""
         raise ConfigError(message.splitlines()[0] if message else "invalid arguments")
 
     def option_names(self) -> list[str]:
@@ -44,6 +45,8 @@ class StrictTrlParser(TrlParser):
 
     def parse_args_and_config(self, args: Iterable[str] | None = None, return_remaining_strings: bool = False,
                               fail_with_unknown_args: bool = True, separate_remaining_strings: bool = False):
+        """trl's parse with unknown keys refused: a recipe key or a flag that no config field takes is a ConfigError
+        naming the nearest valid one (keys in ``ALLOWED_EXTRA_KEYS`` excepted)."""
         args = list(args) if args is not None else sys.argv[1:]
         valid = self.option_names()
         if "--config" in args:

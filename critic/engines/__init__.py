@@ -59,6 +59,8 @@ _lock = threading.Lock()
 
 
 def vllm_available() -> bool:
+    """True when the vllm package is installed (looked up, not imported): ``embedded`` then means vLLM, else
+    transformers."""
     return importlib.util.find_spec("vllm") is not None
 
 
@@ -86,11 +88,10 @@ def _looks_local(target: str) -> bool:
 def resolve_model(target: str) -> str:
     """Model folder (or hub id) for a vllm:/hf: target. Never reaches a hub for "embedded" or a local folder."""
     if target == "embedded":
-        from critic.embedded import embedded_model_dir
+        from critic.embedded import resolve_embedded
 
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the embedded model is fully local; never look at a hub
-
-        return str(embedded_model_dir())
+        return resolve_embedded(target)
     path = Path(target).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():

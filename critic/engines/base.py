@@ -30,6 +30,22 @@ class Sampling(BaseModel):
     # processor). Written in the subset Python's ``re`` shares with the engines' dialects; see critic.guided.
     guided_regex: str | None = None
 
+    @property
+    def greedy(self) -> bool:
+        """Temperature 0: greedy decoding, every one of the ``n`` samples is the same text."""
+        return self.temperature == 0
+
+    @property
+    def distinct(self) -> int:
+        """How many samples an engine decodes per chat: 1 when greedy (the ``n`` samples are identical, and vLLM
+        rejects ``n > 1`` with greedy decoding), else ``n``."""
+        return 1 if self.greedy else self.n
+
+    @property
+    def copies(self) -> int:
+        """How many times each decoded sample is repeated to make ``n``: ``n`` when greedy, else 1."""
+        return self.n if self.greedy else 1
+
 
 class Generation(str):
     """One generated text. A ``str`` (so ``list[list[str]]`` callers just work) that also carries its token count

@@ -39,9 +39,11 @@ class FakeScriptedEngine:
         return out
 
     def generate(self, chats: list[Chat], sampling: Sampling) -> list[list[Generation]]:
+        """``sampling.n`` scripted texts per chat, in order (ChatEngine.generate)."""
         return [self._one(chat, sampling) for chat in chats]
 
     async def agenerate(self, chat: Chat, sampling: Sampling) -> list[Generation]:
+        """``sampling.n`` scripted texts for one chat (ChatEngine.agenerate)."""
         return self._one(chat, sampling)
 
     def close(self) -> None:

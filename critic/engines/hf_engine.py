@@ -79,6 +79,8 @@ class HFEngine:
     # ---- batched generation -------------------------------------------------------------------------------------
 
     def generate(self, chats: list[Chat], sampling: Sampling) -> list[list[Generation]]:
+        """``sampling.n`` generations per chat, decoded in batches of ``max_batch_size`` chats on the calling thread
+        (ChatEngine.generate). Raises EngineDead when the model fails."""
         results: list[list[Generation]] = []
         for start in range(0, len(chats), self.max_batch_size):
             results.extend(self._run_batch(chats[start : start + self.max_batch_size], sampling))
@@ -121,12 +123,11 @@ class HFEngine:
         pad = self.tokenizer.pad_token_id
         input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self.device)
         attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
-        greedy = sampling.temperature == 0
-        copies = sampling.n if greedy else 1  # greedy samples are identical: decode once, repeat
+        greedy, copies = sampling.greedy, sampling.copies  # greedy samples are identical: decode once, repeat
         kwargs: dict[str, Any] = dict(
             max_new_tokens=sampling.max_tokens,
             do_sample=not greedy,
-            num_return_sequences=1 if greedy else sampling.n,
+            num_return_sequences=sampling.distinct,
             pad_token_id=pad,
             eos_token_id=sorted(self._eos_ids),
             repetition_penalty=1.0,  # override model-supplied defaults so all engines decode alike
@@ -187,6 +188,8 @@ class HFEngine:
     # ---- concurrent single requests -----------------------------------------------------------------------------
 
     async def agenerate(self, chat: Chat, sampling: Sampling) -> list[Generation]:
+        """``sampling.n`` generations for one chat; requests from many coroutines are batched together by the engine's
+        worker thread (ChatEngine.agenerate). Raises EngineDead when the worker fails."""
         self._ensure_worker()
         future: concurrent.futures.Future = concurrent.futures.Future()
         self._queue.put((chat, sampling, future))

@@ -51,7 +51,16 @@ from critic.engines._continuation import (
     render_continuation,
 )
 from critic.engines._loop import BackgroundLoop, LoopBackedEngine
-from critic.engines.base import Chat, EngineDead, EngineError, Generation, RequestRejected, Sampling, is_continuation
+from critic.engines.base import (
+    Chat,
+    EngineDead,
+    EngineError,
+    FinishReason,
+    Generation,
+    RequestRejected,
+    Sampling,
+    is_continuation,
+)
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 FATAL_STATUS = {401, 403, 404}  # every request would get the same answer (credentials, URL, model): the job stops
@@ -76,7 +85,7 @@ def _normalise_base_url(base_url: str) -> str:
     return base if base.endswith("/v1") else base + "/v1"
 
 
-def _finish_reason(reason: str | None) -> str:
+def _finish_reason(reason: str | None) -> FinishReason:
     if reason == "length":
         return "length"
     return "stop" if reason in ("stop", "eos", "stop_sequence", None) else "error"
@@ -288,7 +297,7 @@ class OpenAIEngine(LoopBackedEngine):
     async def _sample(self, path: str, payload: dict, sampling: Sampling, text_of: Any) -> list[Generation]:
         """``sampling.n`` generations from ``path``. Greedy decodes once and repeats it (identical samples; vLLM
         also rejects n > 1 with greedy); a server that ignores ``n`` gets the missing samples one by one."""
-        want = 1 if sampling.temperature == 0 else sampling.n
+        want = sampling.distinct
         base = payload | self._sampling_fields(sampling)
 
         def single(i: int) -> dict:
@@ -306,7 +315,7 @@ class OpenAIEngine(LoopBackedEngine):
         gens = [gen for body in bodies for gen in self._generations(body, text_of, sampling)]
         if len(gens) != want:
             raise EngineDead(f"{self.base_url}{path} returned {len(gens)} choices for n={want}")
-        return gens * sampling.n if want == 1 else gens
+        return gens * sampling.copies
 
     def _generations(self, body: dict, text_of: Any, sampling: Sampling) -> list[Generation]:
         choices = sorted(body.get("choices") or [], key=lambda c: c.get("index", 0))
@@ -398,6 +407,7 @@ class OpenAIEngine(LoopBackedEngine):
         return True, f"rendering the chat template of {source!r} here for /v1/completions"
 
     def close(self) -> None:
+        """Close the HTTP client (idempotent); the server keeps running."""
         client = getattr(self, "_client", None)
         if client is not None:
             self._loop.run(client.aclose())

@@ -40,7 +40,7 @@ from typing import Any
 
 from critic.engines._chat import render_prompt_ids
 from critic.engines._loop import BackgroundLoop, LoopBackedEngine
-from critic.engines.base import Chat, EngineDead, EngineError, Generation, RequestRejected, Sampling
+from critic.engines.base import Chat, EngineDead, EngineError, FinishReason, Generation, RequestRejected, Sampling
 from critic.engines.options import reject_unknown
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class _DropDeadEngineTraceback(logging.Filter):
 _DEAD_ENGINE_FILTER = _DropDeadEngineTraceback()
 
 
-def _finish_reason(reason: str | None) -> str:
+def _finish_reason(reason: str | None) -> FinishReason:
     if reason in ("stop", "length"):
         return reason
     return "error"
@@ -166,9 +166,8 @@ class VllmEngine(LoopBackedEngine):
     def _params(self, sampling: Sampling) -> tuple[Any, int]:
         """vLLM params plus how many copies of each output to return. vLLM rejects n > 1 with greedy decoding;
         greedy samples are identical, so one is generated and repeated."""
-        greedy = sampling.temperature == 0
         params = self._SamplingParams(
-            n=1 if greedy else sampling.n,
+            n=sampling.distinct,
             temperature=sampling.temperature,
             top_p=sampling.top_p,
             max_tokens=sampling.max_tokens,
@@ -178,7 +177,7 @@ class VllmEngine(LoopBackedEngine):
             structured_outputs=(None if sampling.guided_regex is None
                                 else self._StructuredOutputsParams(regex=sampling.guided_regex)),
         )
-        return params, (sampling.n if greedy else 1)
+        return params, sampling.copies
 
     async def _one(self, chat: Chat, sampling: Sampling) -> list[Generation]:
         try:

@@ -26,7 +26,7 @@ import sympy
 from critic.verify.build import MAX_VARS, TooLarge, build
 from critic.verify.exact import EvalError, evaluate as exact_value
 from critic.verify.parse import Add, Div, Mul, Neg, Node, Num, Pct, Pow, Var, free_vars, has_alternative_reading, walk
-from critic.verify.values import difference, format_expr
+from critic.verify.values import ClaimStatus, difference, format_expr
 
 # Substitution points: rationals with small, distinct denominators (no 0 or 1, where slips cancel)
 POINTS = (Fraction(13, 7), Fraction(-5, 3), Fraction(7, 11), Fraction(-17, 13), Fraction(29, 5), Fraction(3, 17))
@@ -35,7 +35,9 @@ MIN_AGREEING_POINTS = 3
 
 @dataclass
 class Verdict:
-    status: str  # "ok" | "wrong" | "unsure"
+    """What an algebra check comes to: ``status`` and, for evidence, the expected (expanded) left side."""
+
+    status: ClaimStatus
     expected: str = ""  # the left side, expanded, for evidence
 
 

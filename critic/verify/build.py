@@ -94,6 +94,8 @@ class Builder:
 
     # -- screens ---------------------------------------------------------------------------------------------
     def build(self, node: Node) -> sympy.Expr:
+        """The SymPy expression of ``node``, built with SymPy constructors after the size screens; raises TooLarge when
+        a screen refuses it."""
         expr, _ = self._build(node)
         return expr
 

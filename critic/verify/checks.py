@@ -32,6 +32,7 @@ from critic.verify.exact import Lin
 from critic.verify.parse import Neg, Node, Var, free_vars
 from critic.verify.tokens import MATHY, MAX_TEXT_CHARS, Token, tokenize
 from critic.verify.values import (
+    ClaimStatus,
     Evaluated,
     Unreadable,
     difference,
@@ -50,7 +51,7 @@ MAX_CLAIMS_PER_STEP = 200
 
 @dataclass
 class _Claim:
-    status: str  # "ok" | "wrong" | "unsure"
+    status: ClaimStatus
     evidence: Evidence | None
     value: object = None  # the computed value of a numeric claim (checked against the step's other claims)
     chain: int = -1  # which chain of the step it came from

@@ -59,6 +59,7 @@ Value = Fraction | Lin
 
 
 def check_bits(v: Fraction) -> Fraction:
+    """``v`` unchanged, or EvalError when its numerator or denominator has more than :data:`MAX_BITS` bits."""
     if v.numerator.bit_length() > MAX_BITS or v.denominator.bit_length() > MAX_BITS:
         raise EvalError("value too large")
     return v
@@ -150,6 +151,8 @@ def _pow(x: Value, y: Value) -> Value:
 
 
 def as_int(v: Value, what: str, lo: int, hi: int) -> int:
+    """``v`` as an int when it is an integer in ``[lo, hi]``; else EvalError naming ``what`` (factorial,
+    exponent...)."""
     if not isinstance(v, Fraction) or v.denominator != 1 or not lo <= v <= hi:
         raise EvalError(f"{what} out of range")
     return int(v)
@@ -210,6 +213,8 @@ class Evaluator:
         raise EvalError(f"cannot evaluate {type(n).__name__}")
 
     def func(self, n: Func) -> Value:
+        """Value of a function node: floor, ceil and abs exactly; the transcendental ones raise Irrational (SymPy takes
+        over); EvalError for an unknown inside a function or an unknown function."""
         if n.name in ("floor", "ceil", "abs"):
             v = self(n.arg)
             if isinstance(v, Lin):
@@ -222,6 +227,7 @@ class Evaluator:
         raise EvalError(f"unknown function {n.name}")
 
     def series(self, n: Series) -> Value:
+        """Value of a ``\\sum`` / ``\\prod`` node, term by term with the index bound in ``env``."""
         saved = self.env.get(n.var)
         total: Value = Fraction(0 if n.kind == "sum" else 1)
         try:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Literal
 
 from critic.verify.tokens import Token
 
@@ -34,37 +35,52 @@ class ParseError(Exception):
     """The tokens are malformed, ambiguous, too large, or use something we do not read."""
 
 
+SeriesKind = Literal["sum", "prod"]
+
 # ---------------------------------------------------------------------------------------------------------------
 # Nodes. Plain classes with slots: cheap to build, read by the evaluators with isinstance.
 
 
 class Node:
+    """Base of the expression-tree nodes the whitelist parser builds (:func:`parse`); plain slotted classes, read with
+    isinstance by the evaluators."""
+
     __slots__ = ()
 
 
 @dataclass(slots=True)
 class Num(Node):
+    """A number literal, exact (``value``), with the token it was read from (for rounding and display)."""
+
     value: Fraction
     tok: Token
 
 
 @dataclass(slots=True)
 class Var(Node):
+    """An unknown, by name as written (``x``, ``X``, ``\\theta``)."""
+
     name: str  # "x", "X", "\\theta"
 
 
 @dataclass(slots=True)
 class Pi(Node):
+    """The constant pi."""
+
     pass
 
 
 @dataclass(slots=True)
 class Neg(Node):
+    """Unary minus."""
+
     arg: Node
 
 
 @dataclass(slots=True)
 class Add(Node):
+    """``left + right`` (``sign`` +1) or ``left - right`` (``sign`` -1)."""
+
     left: Node
     right: Node
     sign: int  # +1 or -1
@@ -72,6 +88,8 @@ class Add(Node):
 
 @dataclass(slots=True)
 class Mul(Node):
+    """``left * right``; ``juxtaposed_number`` marks a number written against parentheses (``3(4)``)."""
+
     left: Node
     right: Node
     juxtaposed_number: bool = False  # "3(4)": a product, or (as converters misread it) a sum: see ``Reading``
@@ -79,29 +97,39 @@ class Mul(Node):
 
 @dataclass(slots=True)
 class Div(Node):
+    """``left / right`` (also ``\\frac``)."""
+
     left: Node
     right: Node
 
 
 @dataclass(slots=True)
 class Pow(Node):
+    """``base ^ exp``."""
+
     base: Node
     exp: Node
 
 
 @dataclass(slots=True)
 class Root(Node):
+    """The ``degree``-th root of ``arg`` (2 for ``\\sqrt``)."""
+
     arg: Node
     degree: int
 
 
 @dataclass(slots=True)
 class Fact(Node):
+    """``arg!``."""
+
     arg: Node
 
 
 @dataclass(slots=True)
 class Binom(Node):
+    """The binomial coefficient ``n`` choose ``k``."""
+
     n: Node
     k: Node
 
@@ -117,6 +145,8 @@ class Func(Node):
 
 @dataclass(slots=True)
 class Pct(Node):
+    """``arg%`` (``arg / 100`` where it is a value)."""
+
     arg: Node
 
 
@@ -129,7 +159,10 @@ class Deg(Node):
 
 @dataclass(slots=True)
 class Series(Node):
-    kind: str  # "sum" | "prod"
+    """``\\sum`` (``kind`` ``sum``) or ``\\prod`` (``prod``) of ``body`` over integer ``var`` from ``lo`` to ``hi``
+    inclusive."""
+
+    kind: SeriesKind
     var: str
     lo: int
     hi: int
@@ -171,6 +204,7 @@ def free_vars(node: Node) -> set[str]:
 
 
 def has(node: Node, kinds: tuple[type, ...]) -> bool:
+    """True when ``node`` or any node below it is an instance of one of ``kinds``."""
     return any(isinstance(n, kinds) for n in walk(node))
 
 

@@ -33,6 +33,9 @@ _MAX_LINK_WORDS = 8
 
 @dataclass
 class Relation:
+    """One relation a step states: ``left op right`` as token lists (``op`` one of ``= < > <= >=``), the token span
+    ``[start, end)`` it covers in the step, and its two parsed sides once read."""
+
     left: list[Token]
     right: list[Token]
     op: str  # "=", "<", ">", "<=", ">="

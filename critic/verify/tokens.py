@@ -22,6 +22,9 @@ MAX_LITERAL_DIGITS = 60  # a longer digit string is opaque
 
 @dataclass
 class Token:
+    """One token of the whitelist tokenizer: its ``kind``, its text, its character span ``[start, end)`` in the step,
+    whether white space precedes it, and for a number (``NUM``) its exact value."""
+
     kind: str  # see _MATHY and the tokenizer for the kinds
     text: str
     start: int
@@ -76,6 +79,41 @@ _CMD_DELIMS = {"lfloor": "LFLOOR", "rfloor": "RFLOOR", "lceil": "LCEIL", "rceil"
 _CMD_GREEK_VARS = {"theta", "alpha", "beta"}
 _AMBIGUOUS_LETTERS = frozenset({"e", "i", "I"})  # Euler's number, the imaginary unit, or a variable: never read
 _CURRENCY = {"\u20ac", "\u00a3", "\u00a5"}  # a leading currency sign is not part of the number
+# Commands that are one token of a fixed kind (those with arguments or context are read in _command first).
+_CMD_KINDS = {"\\": "BREAK", **dict.fromkeys("()[]", "DELIM"), "%": "PCT", "sqrt": "SQRT",
+              **dict.fromkeys(_CMD_BINOM, "BINOM"), "pi": "PI", **_CMD_DELIMS, "circ": "DEG",
+              **dict.fromkeys(_CMD_APPROX, "APPROX"), **dict.fromkeys(_CMD_REL - _CMD_APPROX, "REL")}
+
+
+# Characters that are one token of a fixed kind wherever they stand (after the context-dependent cases of tokenize).
+_CHAR_KINDS = {"\u221a": "SQRT", "\u2248": "APPROX", **{c: "REL" for c in _CHAR_REL}, "(": "LP", ")": "RP",
+               "[": "LSQ", "]": "RSQ", "%": "PCT", "\u00b0": "DEG", "|": "BAR", "_": "SUB", "\u03c0": "PI",
+               **{c: "OPAQUE" for c in "'\u2032\u221e\u2026"}}
+
+
+def _number_at(text: str, i: int) -> tuple[str, int, dict]:
+    """The number literal starting at ``text[i]`` (an ASCII digit): ``("NUM", end, {value, decimals})``, or
+    ``("OPAQUE", end, {})`` for a literal of more than :data:`MAX_LITERAL_DIGITS` digits (never converted)."""
+    m = _NUMBER.match(text, i)
+    if sum(ch.isdigit() for ch in m.group(0)) > MAX_LITERAL_DIGITS:
+        j = i
+        while j < len(text) and (text[j].isdigit() or text[j] in ",."):
+            j += 1
+        return "OPAQUE", j, {}
+    lit = m.group(0).replace("{,}", "").replace(",", "")
+    return "NUM", m.end(), {"value": Fraction(lit), "decimals": len(lit.split(".")[1]) if "." in lit else 0}
+
+
+def _factorial_at(text: str, i: int) -> bool:
+    """Whether the ``!`` at ``text[i]`` is a factorial: after a number or a closing bracket, and an expression goes
+    on ("5! = 120", "3!/2"); otherwise it is punctuation ("It is 5!")."""
+    n = len(text)
+    j = i + 1
+    while j < n and text[j] in _SPACE:
+        j += 1
+    after_number = i and (text[i - 1].isdigit() or text[i - 1] in ")}")
+    return bool(after_number and (j < n and (text[j] in "=+-*/^)}$\\" or text[j].isdigit()) and j == i + 1
+                                  or j < n and text[j] in "=+-*/^)\\"))
 
 
 def tokenize(text: str) -> list[Token]:
@@ -103,20 +141,11 @@ def tokenize(text: str) -> list[Token]:
             space = True
             i += 1
         elif c.isdigit() and c.isascii():
-            m = _NUMBER.match(text, i)
-            digits = sum(ch.isdigit() for ch in m.group(0))
-            if digits > MAX_LITERAL_DIGITS:
-                j = i
-                while j < n and (text[j].isdigit() or text[j] in ",."):
-                    j += 1
-                add("OPAQUE", i, j)
-                i = j
-                continue
-            lit = m.group(0).replace("{,}", "").replace(",", "")
-            dec = len(lit.split(".")[1]) if "." in lit else 0
-            add("NUM", i, m.end(), value=Fraction(lit), decimals=dec, currency=currency_next)
-            currency_next = False
-            i = m.end()
+            kind, end, fields = _number_at(text, i)
+            if kind == "NUM":
+                fields["currency"], currency_next = currency_next, False
+            add(kind, i, end, **fields)
+            i = end
         elif c == "." and i + 1 < n and text[i + 1].isdigit() and (i == 0 or not text[i - 1].isalnum()):
             m = re.compile(r"\.\d{1,60}").match(text, i)
             add("NUM", i, m.end(), value=Fraction("0" + m.group(0)), decimals=len(m.group(0)) - 1)
@@ -165,20 +194,8 @@ def tokenize(text: str) -> list[Token]:
             toks[-1].end = i + 1
             add("NUM", i, i + 1, value=Fraction(2 if c == "\u00b2" else 3))
             i += 1
-        elif c == "\u221a":
-            add("SQRT", i, i + 1)
-            i += 1
         elif c == "=":
             add("BIND" if sub_depths else "EQ", i, i + 1)
-            i += 1
-        elif c == "\u2248":
-            add("APPROX", i, i + 1)
-            i += 1
-        elif c in _CHAR_REL:
-            add("REL", i, i + 1)
-            i += 1
-        elif c in "()":
-            add("LP" if c == "(" else "RP", i, i + 1)
             i += 1
         elif c in "{}":
             if c == "{":
@@ -191,46 +208,20 @@ def tokenize(text: str) -> list[Token]:
                 depth = max(0, depth - 1)
             add("LB" if c == "{" else "RB", i, i + 1)
             i += 1
-        elif c in "[]":
-            add("LSQ" if c == "[" else "RSQ", i, i + 1)
-            i += 1
-        elif c == "%":
-            add("PCT", i, i + 1)
-            i += 1
-        elif c == "\u00b0":
-            add("DEG", i, i + 1)
-            i += 1
         elif c == "&":
             add("AMP", i, i + 1)  # alignment marker or matrix cell separator
             space = True
             i += 1
         elif c == "!":
-            # factorial only when an expression continues ("5! = 120", "3!/2"); otherwise punctuation
-            j = i + 1
-            while j < n and text[j] in _SPACE:
-                j += 1
-            after_number = i and (text[i - 1].isdigit() or text[i - 1] in ")}")
-            if after_number and (j < n and (text[j] in "=+-*/^)}$\\" or text[j].isdigit()) and j == i + 1
-                                 or j < n and text[j] in "=+-*/^)\\"):
-                add("FACT", i, i + 1)
-            else:
-                add("PUNCT", i, i + 1)
-                space = True
+            is_factorial = _factorial_at(text, i)
+            add("FACT" if is_factorial else "PUNCT", i, i + 1)
+            space = not is_factorial
             i += 1
         elif c == "'" and 0 < i < n - 1 and text[i - 1].isalpha() and text[i + 1].isalpha():
             add("PUNCT", i, i + 1)
             i += 1
-        elif c == "|":
-            add("BAR", i, i + 1)
-            i += 1
-        elif c == "_":
-            add("SUB", i, i + 1)
-            i += 1
-        elif c in "'\u2032\u221e\u2026\u03c0":
-            if c == "\u03c0":
-                add("PI", i, i + 1)
-            else:
-                add("OPAQUE", i, i + 1)
+        elif c in _CHAR_KINDS:
+            add(_CHAR_KINDS[c], i, i + 1)
             i += 1
         else:
             add("PUNCT", i, i + 1)
@@ -263,23 +254,18 @@ def _mark_math(toks: list[Token]) -> None:
 
 
 def _command(text: str, i: int, add, toks: list[Token]) -> int:
-    """Tokenize one backslash command starting at ``text[i] == '\\'``; return the next index."""
+    """Tokenize one backslash command starting at ``text[i] == '\\'``; return the next index (negated for an escaped
+    dollar, which the caller reads as currency)."""
     m = _COMMAND.match(text, i)
     if m is None:  # lone trailing backslash
         add("OPAQUE", i, i + 1)
         return i + 1
     name = m.group(1)
     e = m.end()
-    if name == "\\":
-        add("BREAK", i, e)
-    elif name in "()[]":
-        add("DELIM", i, e)
-    elif name in ",;:! " or name in _CMD_SPACE:
-        add("SPACE", i, e)
-    elif name == "$":
+    if name == "$":
         return -e  # escaped dollar: currency, transparent (the caller marks the next number)
-    elif name == "%":
-        add("PCT", i, e)
+    if name in ",;:! " or name in _CMD_SPACE:
+        add("SPACE", i, e)
     elif name in _CMD_OPS:
         add("OP", i, e, op=_CMD_OPS[name])
     elif name in _CMD_TRANSPARENT:
@@ -290,77 +276,74 @@ def _command(text: str, i: int, add, toks: list[Token]) -> int:
             e += 1
     elif name in _CMD_FRAC:
         add("FRAC", i, e)
-        # \frac12 : single-character arguments
-        for _ in range(2):
-            j = e
-            while j < len(text) and text[j] in _SPACE:
-                j += 1
-            if j < len(text) and text[j].isdigit():
-                add("NUM", j, j + 1, value=Fraction(int(text[j])))
-                e = j + 1
-            else:
-                break
-    elif name == "sqrt":
-        add("SQRT", i, e)
-    elif name in _CMD_BINOM:
-        add("BINOM", i, e)
-    elif name == "pi":
-        add("PI", i, e)
+        e = _frac_digits(text, e, add)
     elif name in _CMD_FUNC:
         add("FUNC", i, e, name=name)
     elif name in _CMD_SERIES:
         add("SERIES", i, e, name=_CMD_SERIES[name])
-    elif name in _CMD_DELIMS:
-        add(_CMD_DELIMS[name], i, e)
     elif name in _CMD_GREEK_VARS:
         add("VAR", i, e, name="\\" + name)
-    elif name == "circ":
-        add("DEG", i, e)
     elif name in ("begin", "end"):
-        # \begin{align*} ... \end{align*}: an environment boundary delimits math like "\[" does
-        j = e
-        env = ""
-        if j < len(text) and text[j] == "{":
-            k = text.find("}", j, j + 40)
-            if k != -1:
-                env, e = text[j + 1:k], k + 1
-        # display environments delimit math; matrices, cases and arrays hold cells we do not read
-        add("DELIM" if env.rstrip("*") in _DISPLAY_ENVS else "OPAQUE", i, e)
+        e = _environment(text, i, e, add)
     elif name in _CMD_TEXT:
+        e = _text_command(text, i, e, add)
+    else:
+        add(_CMD_KINDS.get(name, "OPAQUE"), i, e)
+    return e
+
+
+def _frac_digits(text: str, e: int, add) -> int:
+    """``\\frac12``: up to two single-digit arguments written without braces after a fraction command ending at
+    ``e``; returns the index after them."""
+    for _ in range(2):
         j = e
         while j < len(text) and text[j] in _SPACE:
             j += 1
-        if j < len(text) and text[j] == "{":
-            depth, k = 0, j
-            while k < len(text):
-                if text[k] == "{":
-                    depth += 1
-                elif text[k] == "}":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                k += 1
-            inner = text[j + 1:k]
-            e = min(k + 1, len(text))
-            words = [w.lower() for w in re.findall(r"[A-Za-z]+", inner)]
-            if words:
-                add("WORD", i, e, words=words, label=inner.strip().startswith("("))
-            else:
-                # \text{ } or \text{\$}: spacing only; \text{,} etc.: punctuation
-                if inner.strip(" \\$~"):
-                    add("PUNCT", i, e)
-                else:
-                    add("SPACE", i, e)
+        if j < len(text) and text[j].isdigit():
+            add("NUM", j, j + 1, value=Fraction(int(text[j])))
+            e = j + 1
         else:
-            add("OPAQUE", i, e)
-    elif name in _CMD_APPROX:
-        add("APPROX", i, e)
-    elif name in _CMD_REL:
-        add("REL", i, e)
-    elif name in ("{", "}"):
+            break
+    return e
+
+
+def _environment(text: str, i: int, e: int, add) -> int:
+    """``\\begin{align*}`` / ``\\end{...}``: a display environment delimits math like ``\\[`` does; matrices, cases
+    and arrays hold cells we do not read (opaque). Returns the index after the environment name."""
+    env = ""
+    if e < len(text) and text[e] == "{":
+        k = text.find("}", e, e + 40)
+        if k != -1:
+            env, e = text[e + 1:k], k + 1
+    add("DELIM" if env.rstrip("*") in _DISPLAY_ENVS else "OPAQUE", i, e)
+    return e
+
+
+def _text_command(text: str, i: int, e: int, add) -> int:
+    """``\\text{...}`` and its kin: the words inside as one WORD token (``label`` when it starts with a parenthesis),
+    spacing only (``\\text{ }``), or punctuation; opaque without a braced argument. Returns the index after it."""
+    j = e
+    while j < len(text) and text[j] in _SPACE:
+        j += 1
+    if j >= len(text) or text[j] != "{":
         add("OPAQUE", i, e)
-    else:
-        add("OPAQUE", i, e)
+        return e
+    depth, k = 0, j
+    while k < len(text):
+        if text[k] == "{":
+            depth += 1
+        elif text[k] == "}":
+            depth -= 1
+            if depth == 0:
+                break
+        k += 1
+    inner = text[j + 1:k]
+    e = min(k + 1, len(text))
+    words = [w.lower() for w in re.findall(r"[A-Za-z]+", inner)]
+    if words:
+        add("WORD", i, e, words=words, label=inner.strip().startswith("("))
+    else:  # \text{ } or \text{\$}: spacing only; \text{,} etc.: punctuation
+        add("PUNCT" if inner.strip(" \\$~") else "SPACE", i, e)
     return e
 
 

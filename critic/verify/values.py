@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Literal
 
 import sympy
 
@@ -18,6 +19,9 @@ from critic.verify.build import TooLarge, build
 from critic.verify.exact import EvalError, Irrational, Lin, evaluate as exact_value
 from critic.verify.parse import Node, ParseError, Pct, free_vars, has, has_alternative_reading, parse
 from critic.verify.tokens import MATHY, Token, tokenize
+
+# What one checked claim comes to: proved, disproved, or neither (the claim then stays unknown).
+ClaimStatus = Literal["ok", "wrong", "unsure"]
 
 MAX_ROUNDED_LITERALS = 8  # literals probed when estimating how far rounded inputs can move a result
 ZERO_RELATIVE = 1e-24  # a SymPy difference this small (relative) at 30 digits counts as 0
@@ -33,6 +37,10 @@ class Unreadable(Exception):
 
 @dataclass
 class Evaluated:
+    """An expression's value as the SymPy tool computed it: exact (Fraction, SymPy number, or a linear form in one
+    unknown), with what the rounding and reading rules need (the literal it is, percent, decimals shown, the
+    other reading of an ambiguous construct, names the step bound)."""
+
     value: Number | Lin
     tree: Node
     bare_literal: Token | None  # the single NUM token when the expression is just one literal (maybe signed/%)
@@ -44,6 +52,7 @@ class Evaluated:
 
     @property
     def unknowns(self) -> bool:
+        """True when the value still depends on an unknown (a linear form)."""
         return isinstance(self.value, Lin)
 
 
@@ -100,6 +109,7 @@ def evaluate(toks: list[Token], percent_scale: bool = True, symbolic: bool = Tru
 
 
 def to_float(v: Number) -> float:
+    """``v`` as a float: +-inf when it overflows, nan when SymPy cannot evaluate it numerically."""
     try:
         if isinstance(v, Fraction):
             return float(v)

@@ -20,6 +20,7 @@ EXPECTED = ("sympy_tool", "engines", "agent", "training", "grading", "longjobs")
 
 
 def discover() -> list[str]:
+    """Benchmark module names of this package: the expected ones first (in their order), then any others, sorted."""
     found = [m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if not m.name.startswith("_")]
     return [*EXPECTED, *sorted(n for n in found if n not in EXPECTED)]
 
@@ -61,6 +62,8 @@ def run_one(name: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m eval.bench [NAME ...]``: run the named benchmarks (default: all), print each one's output and a
+    summary; returns 1 when any failed, else 0."""
     parser = argparse.ArgumentParser(prog="python -m eval.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all; known: {', '.join(discover())})")

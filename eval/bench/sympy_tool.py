@@ -65,6 +65,9 @@ def _percentile(xs: list[float], q: float) -> float:
 
 @dataclass
 class Corrupted:
+    """One GSM8K reference solution and, where it has a visible calculation, a copy with one result changed (0-based
+    line ``step0``)."""
+
     index: int  # row of the GSM8K test file
     steps: list[str]  # the reference solution's lines, calculator annotations removed
     corrupted: list[str] | None  # the same with one result changed (None: no visible calculation to change)
@@ -119,6 +122,8 @@ def corrupted_gsm8k(answers: list[str]) -> list[Corrupted]:
 
 
 def run_corrupted(path: Path) -> dict:
+    """Recall of the SymPy tool on corrupted GSM8K solutions (changed results it flags) and the clean solutions it
+    flags wrongly: ``{solutions, changed, found, flagged_clean, data}``."""
     answers = [json.loads(line)["answer"] for line in path.read_text().splitlines() if line.strip()]
     data = corrupted_gsm8k(answers)
     flagged_clean = [d.index for d in data if any(check_step(s).verdict == "wrong" for s in d.steps)]
@@ -133,6 +138,10 @@ def run_corrupted(path: Path) -> dict:
 
 
 def run_labelled(rows: list[dict], latencies: list[float]) -> dict:
+    """The SymPy tool as a standalone critic on step-labelled rows (prediction: the first step it proves wrong,
+    0-based, else -1): acc_err, acc_cor, F1, how many solutions it flagged, how many flags fell before the labelled
+    error (or on a correct solution) and the precision of its flags; per-step latencies (seconds) are appended to
+    ``latencies``."""
     n_err = n_cor = hit_err = hit_cor = flags = before = right = 0
     shown: list[tuple] = []
     for row in rows:
@@ -170,6 +179,8 @@ def _latency_cells(lat: list[float]) -> str:
 
 
 def run_math500(path: Path, latencies: list[float]) -> dict:
+    """Steps of MATH-500 reference solutions the tool flags wrong (each a false alarm): ``{n, flagged}``; per-step
+    latencies appended to ``latencies`` (seconds)."""
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     flagged = []
     for row in rows:
@@ -184,6 +195,8 @@ def run_math500(path: Path, latencies: list[float]) -> dict:
 
 
 def run_worker(rows: list[dict]) -> dict:
+    """Milliseconds per solution through the time-boxed worker (:func:`critic.verify.check_steps`) against in-process
+    checks, and whether both give the same checks: ``{n, worker_ms, direct_ms, same}``."""
     check_steps("warm-up", ["1 + 1 = 2"])  # the pool's first worker starts outside the measurement
     t0 = time.perf_counter()
     via_worker = [check_steps(r["problem"], r["steps"]) for r in rows]

@@ -39,13 +39,15 @@ class _StepTimer:
 
 
 def _recipe_args(module, recipe: str, output_dir: str, extra: list[str]):
-    from training.common import RECIPES_DIR
+    from training.inputs import RECIPES_DIR
 
     argv = ["--config", str(RECIPES_DIR / recipe), "--output_dir", output_dir, "--save_strategy", "no"] + extra
     return module.make_parser().parse_args_and_config(argv)
 
 
 def bench_sft(output_dir: str) -> dict:
+    """Seconds per SFT step on the CPU smoke recipe (first step excluded), with the batch size and mean tokens per
+    example: ``{steps, batch, tokens, step_s}``."""
     from training import sft
 
     args = _recipe_args(sft, "cpu-smoke-sft.yaml", output_dir, ["--max_steps", str(SFT_STEPS + 1)])
@@ -63,6 +65,8 @@ def bench_sft(output_dir: str) -> dict:
 
 
 def bench_grpo(output_dir: str) -> dict:
+    """Seconds per GRPO step on the CPU smoke recipe (first step excluded) and seconds of it spent generating:
+    ``{steps, batch, tokens, step_s, generate_s}``."""
     from training import rl
 
     extra = [

@@ -1,194 +1,27 @@
-"""Loaders for the benchmark and training files (the crash-safe JSONL output helpers live in critic.io and are
-re-exported here).
-
-Every loader takes a local file path, one of the known names below (resolved in :func:`data_dir`), or a Hugging Face
-hub dataset name (``Qwen/ProcessBench``, ``openai/gsm8k``, ``HuggingFaceH4/MATH-500``) that goes through
-``datasets.load_dataset`` (imported lazily; offline, that fails with a one-line :class:`DataUnavailable`).
-A malformed row raises ``ValueError`` naming the file and the 1-based row (JSON list element or JSONL line).
-
-PRM800K (``openai/prm800k`` label files) -> one :class:`LabeledSolution` per line:
-
-* the solution takes, per step, the chosen completion; else the human-written one (rated correct); else the only
-  completion; else - several alternatives and none chosen, which is how phase 1 ends on an error - the first one
-  rated -1.
-* ratings 1 and 0 mean correct, -1 wrong, ``null`` unrated: the labelled prefix ends before an unrated step.
-* ``label0`` = the first step rated -1. With no -1, the row is all-correct (-1) only when the labeler finished it
-  (``finish_reason == "solution"``) and no step was cut off as unrated.
-* dropped (their correctness is unknown): rows without a -1 that did not finish (``give_up``, an unrated tail),
-  every ``bad_problem`` row, rows with no labelled step. Dropped counts are logged at INFO level.
-"""
+"""The loaders: ProcessBench, MR-GSM8K and PRM800K (step-labelled solutions), GSM8K and MATH (problems with gold
+answers), and :func:`load_dataset_by_name` over all of them (see :mod:`critic.data` for the PRM800K rules)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
-import re
-import unicodedata
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
-from critic.io import JsonlWriter, read_done_ids, read_jsonl, write_jsonl  # noqa: F401  (long jobs' output files)
-from critic.parse import last_boxed
+from critic.data.sources import (
+    KNOWN_DATASETS,
+    DataUnavailable,
+    _build,
+    _field,
+    _file_rows,
+    _source,
+    _Source,
+)
+from critic.grading import gsm8k_gold, math_gold
 from critic.records import NO_ERROR, LabeledSolution, Problem
 
-log = logging.getLogger(__name__)
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-class DataUnavailable(FileNotFoundError):
-    """A data set could not be found locally or loaded from the hub (one clear line)."""
-
-
-# name -> (format, path under data_dir(), hub fallback (dataset, config, split) or None)
-KNOWN_DATASETS: dict[str, tuple[str, str, tuple[str, str | None, str] | None]] = {
-    "processbench-gsm8k": ("processbench", "processbench/gsm8k.json", ("Qwen/ProcessBench", None, "gsm8k")),
-    "processbench-math": ("processbench", "processbench/math.json", ("Qwen/ProcessBench", None, "math")),
-    "processbench-olympiadbench": (
-        "processbench",
-        "processbench/olympiadbench.json",
-        ("Qwen/ProcessBench", None, "olympiadbench"),
-    ),
-    "processbench-omnimath": ("processbench", "processbench/omnimath.json", ("Qwen/ProcessBench", None, "omnimath")),
-    "mr-gsm8k": ("mr-gsm8k", "mr-gsm8k/processed_test.json", None),
-    "gsm8k-test": ("gsm8k", "gsm8k/test.jsonl", ("openai/gsm8k", "main", "test")),
-    "gsm8k-train": ("gsm8k", "gsm8k/train.jsonl", ("openai/gsm8k", "main", "train")),
-    "math500": ("math", "math500/test.jsonl", ("HuggingFaceH4/MATH-500", None, "test")),
-    "math-test": ("math", "math/test.jsonl", None),
-}
-PROCESSBENCH_SUBSETS = ("gsm8k", "math", "olympiadbench", "omnimath")
-
-Row = dict[str, Any]
-_SPLIT_STEMS = {"test", "train", "validation", "dev", "processed_test"}
-
-
-# ----------------------------------------------------------------------------------------------------------- sources
-
-
-def data_dir() -> Path | None:
-    """``$DEEPCRITIC_DATA`` when set (None if it is not a folder), else ``../shared/data`` next to the repo, else None."""
-    env = os.environ.get("DEEPCRITIC_DATA")
-    candidate = Path(env).expanduser() if env else REPO_ROOT.parent / "shared" / "data"
-    return candidate if candidate.is_dir() else None
-
-
-def _known_path(name: str) -> Path | None:
-    root = data_dir()
-    if root is None:
-        return None
-    path = root / KNOWN_DATASETS[name][1]
-    return path if path.is_file() else None
-
-
-def _looks_like_hub_name(name: str) -> bool:
-    return bool(re.fullmatch(r"[\w.-]+/[\w.-]+", name)) and Path(name).suffix.lower() not in {".json", ".jsonl"}
-
-
-def _hub_rows(dataset: str, config: str | None, split: str) -> Iterator[tuple[int, Row]]:
-    where = f"hub dataset {dataset!r}" + (f" config {config!r}" if config else "") + f" split {split!r}"
-    try:
-        import datasets
-    except ImportError as e:
-        raise DataUnavailable(f"cannot load {where}: the `datasets` package is not installed ({e})") from e
-    try:
-        ds = datasets.load_dataset(dataset, config, split=split) if config else datasets.load_dataset(dataset, split=split)
-    except Exception as e:  # any hub, network or cache failure becomes one clear line
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise DataUnavailable(
-            f"cannot load {where} from the Hugging Face hub ({type(e).__name__}: {first}); offline or without the hub, "
-            "pass a local file path, or a known name with DEEPCRITIC_DATA pointing at a data folder"
-        ) from e
-    for i, row in enumerate(ds, 1):
-        yield i, dict(row)
-
-
-@dataclass
-class _Source:
-    """Where rows come from: a local file or a hub split. ``where`` names it in error messages; ``stem`` is the
-    default subset/source tag."""
-
-    where: str
-    rows: Iterable[tuple[int, Row]]
-    stem: str
-
-
-def _file_rows(path: Path) -> Iterator[tuple[int, Row]]:
-    if path.suffix.lower() == ".jsonl":
-        with path.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}: row {lineno}: invalid JSON ({e.msg})") from e
-                if not isinstance(row, dict):
-                    raise ValueError(f"{path}: row {lineno}: expected a JSON object, got {type(row).__name__}")
-                yield lineno, row
-        return
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: invalid JSON at line {e.lineno} ({e.msg})") from e
-    if not isinstance(data, list):
-        raise ValueError(f"{path}: expected a JSON list of rows, got {type(data).__name__}")
-    for i, row in enumerate(data, 1):
-        if not isinstance(row, dict):
-            raise ValueError(f"{path}: row {i}: expected a JSON object, got {type(row).__name__}")
-        yield i, row
-
-
-def _source(path_or_name: str | os.PathLike[str], hub_split: str | None = None, hub_config: str | None = None) -> _Source:
-    """Resolve a local path, a known name or a hub name. ``hub_split`` / ``hub_config`` apply to hub names."""
-    text = os.fspath(path_or_name)
-    path = Path(text).expanduser()
-    if path.is_file():
-        # "math500/test.jsonl" is named by its folder, "processbench/gsm8k.json" by its file.
-        stem = path.parent.name if path.stem in _SPLIT_STEMS and path.parent.name else path.stem
-        return _Source(str(path), _file_rows(path), stem)
-    if text in KNOWN_DATASETS:
-        local = _known_path(text)
-        if local is not None:
-            return _Source(str(local), _file_rows(local), text)
-        hub = KNOWN_DATASETS[text][2]
-        if hub is None:
-            raise DataUnavailable(
-                f"dataset {text!r} needs the local file {KNOWN_DATASETS[text][1]!r}: set DEEPCRITIC_DATA to a folder "
-                "that holds it"
-            )
-        dataset, config, split = hub
-        return _Source(f"{dataset}:{split}", _hub_rows(dataset, config, split), text)
-    if _looks_like_hub_name(text) and not path.exists():
-        if hub_split is None:
-            raise ValueError(f"hub dataset {text!r}: name the split to load")
-        return _Source(f"{text}:{hub_split}", _hub_rows(text, hub_config, hub_split), hub_split)
-    raise DataUnavailable(
-        f"no such file or dataset: {text!r} (known names: {', '.join(KNOWN_DATASETS)}; or a file path; or a hub name "
-        "like Qwen/ProcessBench)"
-    )
-
-
-def _build(model: type[BaseModel], where: str, rownum: int, **fields: Any) -> Any:
-    try:
-        return model(**fields)
-    except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'row'}: {err['msg']}" for err in e.errors())
-        raise ValueError(f"{where}: row {rownum}: {problems}") from e
-
-
-def _field(row: Row, key: str, kind: type | tuple[type, ...], where: str, rownum: int) -> Any:
-    if key not in row:
-        raise ValueError(f"{where}: row {rownum}: missing field {key!r}")
-    value = row[key]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ValueError(f"{where}: row {rownum}: field {key!r} has type {type(value).__name__}")
-    return value
+log = logging.getLogger("critic.data")
 
 
 # ------------------------------------------------------------------------------------------------- step-labelled sets
@@ -354,7 +187,7 @@ def load_gsm8k(path_or_name: str | os.PathLike[str] = "gsm8k-test", split: str =
                 rownum,
                 id=f"gsm8k-{split}-{index}",
                 problem=_field(row, "question", str, src.where, rownum),
-                answer=answer_field.rsplit("####", 1)[1].strip(),
+                answer=gsm8k_gold(answer_field),
                 source=f"gsm8k-{split}",
             )
         )
@@ -374,9 +207,10 @@ def load_math(path_or_name: str | os.PathLike[str] = "math500") -> list[Problem]
         problem = _field(row, "problem", str, src.where, rownum)
         answer = row.get("answer")
         if not isinstance(answer, str) or not answer.strip():
-            answer = last_boxed(_field(row, "solution", str, src.where, rownum))
-            if answer is None:
-                raise ValueError(f"{src.where}: row {rownum}: no 'answer' field and no \\boxed{{}} in the solution")
+            try:
+                answer = math_gold(_field(row, "solution", str, src.where, rownum))
+            except ValueError:
+                raise ValueError(f"{src.where}: row {rownum}: no 'answer' field and no \\boxed{{}} in the solution") from None
         if isinstance(row.get("unique_id"), str):
             row_id = row["unique_id"]
         elif isinstance(row.get("idx"), int):
@@ -439,18 +273,3 @@ def _sample(rows: list[Any], limit: int | None, seed: int | None) -> list[Any]:
         return rows[:limit]
     keep = sorted(random.Random(seed).sample(range(len(rows)), limit))
     return [rows[i] for i in keep]
-
-
-# ------------------------------------------------------------------------------------------------- contamination
-
-
-_LATEX_NOISE = re.compile(r"\\(?:left|right|displaystyle|!|,|;|:| |quad|qquad)(?![a-zA-Z])")
-
-
-def normalize_problem(text: str) -> str:
-    """Problem text reduced for duplicate detection: Unicode-normalised, case-folded, LaTeX spacing and sizing
-    commands and every character except letters, digits and operators removed (``\\dfrac`` counts as ``\\frac``)."""
-    s = unicodedata.normalize("NFKC", text).casefold()
-    s = re.sub(r"\\[dt]frac\b", r"\\frac", s)
-    s = _LATEX_NOISE.sub("", s)
-    return re.sub(r"[^\w+\-*/=<>^%]|_", "", s)
