@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +30,9 @@ from agent.solve import final_answer, make_context, run_loop
 from critic.engines.base import ChatEngine, Sampling
 from critic.grading import answers_match
 from critic.guided import CriticFormat
-from critic.prompts import CriticPrompt
 from critic.io import JsonlWriter, count_error_rows, done_ids, hold, read_best_rows, read_rows_file, select_shard
 from critic.jobs import engine_window, error_text, progress_bar, run_sync, stream
+from critic.prompts import CriticPrompt
 from critic.records import SympyMode
 from critic.steps import split_steps
 
@@ -169,7 +169,7 @@ def _error_row(row_id: str, exc: BaseException, run_id: str) -> Row:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 async def arefine_batch(

@@ -16,8 +16,13 @@ from typing import TextIO
 
 from agent.config import CritiqueConfig, LoopConfig, RefineConfig, SolveConfig
 from agent.graph import RoundTrace
-from critic.commandline import UsageError, add_config_file_flag, add_config_flags, add_engine_args_flags, \
-    config_from_args
+from critic.commandline import (
+    UsageError,
+    add_config_file_flag,
+    add_config_flags,
+    add_engine_args_flags,
+    config_from_args,
+)
 
 CliError = UsageError  # a user error: one line, exit code 2
 

@@ -11,10 +11,10 @@ from typing import Any
 
 from pydantic import Field
 
-from critic.records import SympyMode
-from critic.prompts import CriticPromptSettings
 from critic.engines.base import Sampling
 from critic.guided import CriticFormat
+from critic.prompts import CriticPromptSettings
+from critic.records import SympyMode
 
 
 class LoopConfig(CriticPromptSettings):

@@ -61,8 +61,8 @@ from critic.engines.base import (
     check_generations,
 )
 from critic.guided import CriticFormat, GuidedFormat, guided_sampling
-from critic.prompts import CriticPrompt, feedback_for_refinement, refine_messages, solve_messages
 from critic.parse import parse_critique
+from critic.prompts import CriticPrompt, feedback_for_refinement, refine_messages, solve_messages
 from critic.records import NO_ERROR, Critique, Evidence, StepCheck, StepOrigin, SympyMode, first_sympy_finding
 from critic.steps import split_steps
 from critic.verify import check_steps

@@ -55,8 +55,8 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from critic.verify.values import parse_plain_number
 from critic.boxed import boxed_spans
+from critic.verify.values import parse_plain_number
 
 __all__ = ["answers_match", "exact_number", "extract_answer", "grade_text", "gsm8k_gold", "math_gold", "screen",
            "to_latex"]

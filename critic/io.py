@@ -117,7 +117,7 @@ class JsonlWriter:
             if not self._file.closed:
                 self._file.close()
 
-    def __enter__(self) -> "JsonlWriter":
+    def __enter__(self) -> JsonlWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -372,7 +372,7 @@ class Shard:
         self.index, self.count = index, count
 
     @classmethod
-    def parse(cls, text: str | None) -> "Shard | None":
+    def parse(cls, text: str | None) -> Shard | None:
         """``"2/8"`` -> shard 2 of 8; None or "" -> None (no sharding). ValueError (one line) otherwise."""
         if text is None or not str(text).strip():
             return None

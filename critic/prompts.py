@@ -322,7 +322,7 @@ class PromptTemplate:
     placeholders: frozenset[str]
 
     @classmethod
-    def from_text(cls, text: str, kind: TemplateKind, source: str = "<template>", sha256: str | None = None) -> "PromptTemplate":
+    def from_text(cls, text: str, kind: TemplateKind, source: str = "<template>", sha256: str | None = None) -> PromptTemplate:
         """Check ``text`` as a ``kind`` template; TemplateError (one line) for an unknown or a missing placeholder."""
         if kind not in TEMPLATE_FIELDS:
             raise ValueError(f"template kind must be one of {', '.join(TEMPLATE_FIELDS)}, got {kind!r}")
@@ -340,7 +340,7 @@ class PromptTemplate:
         return cls(kind=kind, text=text, source=source, sha256=digest, placeholders=found)
 
     @classmethod
-    def load(cls, path: str | Path, kind: TemplateKind) -> "PromptTemplate":
+    def load(cls, path: str | Path, kind: TemplateKind) -> PromptTemplate:
         """Read and check a template file; TemplateError (one line) when it is missing, unreadable or wrong."""
         path = Path(path).expanduser()
         try:
@@ -421,7 +421,7 @@ class CriticPrompt:
 
     @classmethod
     def from_settings(cls, style: CriticStyle = "deliberate", template: str | Path | None = None,
-                      system_prompt: str | None = None, step_tagging: StepTagging = "startswith") -> "CriticPrompt":
+                      system_prompt: str | None = None, step_tagging: StepTagging = "startswith") -> CriticPrompt:
         """Build from config values (``template`` is a file path); TemplateError (one line) for a bad template."""
         return cls(style=style, template=load_template(template, "critic"), system_prompt=system_prompt,
                    step_tagging=step_tagging)

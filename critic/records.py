@@ -42,7 +42,7 @@ class LabeledSolution(Solution):
     final_answer_correct: bool | None = None
 
     @model_validator(mode="after")
-    def _label_in_range(self) -> "LabeledSolution":
+    def _label_in_range(self) -> LabeledSolution:
         if not (self.label0 == NO_ERROR or 0 <= self.label0 < len(self.steps)):
             raise ValueError(f"label0={self.label0} outside -1 or [0, {len(self.steps)}) for id={self.id!r}")
         return self

@@ -38,8 +38,16 @@ from critic.io import JsonlWriter, Shard, done_ids, read_best_rows, select_shard
 from critic.jobs import WindowedEngine, error_text, item_workers, progress_bar, run_sync, stream
 from critic.parse import parse_critique, parse_processbench
 from critic.prompts import CriticPrompt, CriticStyle
-from critic.protocol import PROTOCOLS, Decoding, Extraction, ProtocolName, VoteFilter, has_answer_marker, parse_reference, \
-    reference_box
+from critic.protocol import (
+    PROTOCOLS,
+    Decoding,
+    Extraction,
+    ProtocolName,
+    VoteFilter,
+    has_answer_marker,
+    parse_reference,
+    reference_box,
+)
 from critic.records import Critique, LabeledSolution, StepCheck, first_sympy_finding
 from critic.steps import StepTagging, label0_to_step1
 from eval import rundir
@@ -127,7 +135,7 @@ class ErrorIdConfig(StrictConfig):
         return merged
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ErrorIdConfig":
+    def _consistent(self) -> ErrorIdConfig:
         if self.decoding == "greedy" and (self.k != 1 or self.temperature != 0.0):
             raise ValueError("greedy decoding means k=1 and temperature 0; use --decoding sample or maj for more")
         if self.decoding != "greedy" and self.temperature == 0.0:

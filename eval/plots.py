@@ -27,7 +27,7 @@ def _pyplot():
 
 
 def plot_error_id(metrics: Mapping[str, Mapping], path: Path, title: str,
-                  comparison: "ReferenceComparison | None" = None) -> Path:
+                  comparison: ReferenceComparison | None = None) -> Path:
     """Grouped bars per subset (and the average): acc_err, acc_cor, F1; with a reference, its F1 as black marks
     (the average mark: the reference's average over the subsets both sides have)."""
     plt = _pyplot()

@@ -11,7 +11,6 @@ from pydantic import Field, ValidationError, field_validator
 from critic.configs import ConfigError, StrictConfig, config_error_line, read_mapping
 from eval.tables import subsets_of
 
-
 # DeepCritic's PRM800K evaluation file is data/prm800k/phase2_test.json: a run over it names the subset by the stem.
 SUBSET_ALIASES = {"phase2-test": "prm800k", "mrgsm8k": "mr-gsm8k"}
 

@@ -71,7 +71,7 @@ class RefineConfig(CriticPromptSettings):
     name: str | None = Field(None, description="label for reports; None = the run folder's name")
 
     @model_validator(mode="after")
-    def _shard(self) -> "RefineConfig":
+    def _shard(self) -> RefineConfig:
         Shard.parse(self.shard)
         return self
 

@@ -35,15 +35,15 @@ class _Readable:
         """``self[key]``, or ``default`` when there is no such key."""
         return self._as_mapping().get(key, default)
 
-    def keys(self):  # noqa: ANN201 - a dict keys view
+    def keys(self):
         """The JSON keys, in order."""
         return self._as_mapping().keys()
 
-    def items(self):  # noqa: ANN201 - a dict items view
+    def items(self):
         """``(key, value)`` pairs, values as typed objects."""
         return self._as_mapping().items()
 
-    def values(self):  # noqa: ANN201 - a dict values view
+    def values(self):
         """The values, as typed objects."""
         return self._as_mapping().values()
 

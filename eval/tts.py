@@ -63,7 +63,7 @@ class TtsConfig(CriticPromptSettings):
     name: str | None = Field(None, description="label for reports; None = the run folder's name")
 
     @model_validator(mode="after")
-    def _shard(self) -> "TtsConfig":
+    def _shard(self) -> TtsConfig:
         Shard.parse(self.shard)
         return self
 

@@ -14,8 +14,8 @@ import pytest
 from agent import SolveResult, solve_with_critic
 from agent.cli import main
 from agent.solve import make_context, run_loop
-from critic.io import read_jsonl
 from critic.engines.base import Sampling
+from critic.io import read_jsonl
 
 pytestmark = pytest.mark.slow
 

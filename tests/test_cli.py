@@ -11,9 +11,9 @@ import pytest
 
 import agent.solve
 from agent.cli import main
-from critic.io import read_jsonl
 from critic.engines.base import Chat, Sampling
 from critic.engines.fake import FakeScriptedEngine
+from critic.io import read_jsonl
 from critic.prompts import format_critique
 from critic.records import StepVerdict
 

@@ -183,7 +183,7 @@ def test_quiet_run_sends_child_process_stderr_to_a_log_and_names_it_after_a_fail
         if code == 0:
             assert not log.exists()
         else:
-            assert f"library output of this run" in done.stderr and "CHILD NOISE" in log.read_text()
+            assert "library output of this run" in done.stderr and "CHILD NOISE" in log.read_text()
             log.unlink()
 
 

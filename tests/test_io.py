@@ -134,9 +134,8 @@ def test_a_second_writer_is_refused_with_the_holder_named(tmp_path):
     out = tmp_path / "out.jsonl"
     holder = start_holder(out)
     try:
-        with pytest.raises(OutputLocked) as info:
-            with hold(out):
-                pass
+        with pytest.raises(OutputLocked) as info, hold(out):
+            pass
         message = str(info.value)
         assert "\n" not in message and f"pid {holder.pid}" in message and os.uname().nodename in message
         assert lock_path_for(out) == tmp_path / "out.jsonl.lock"
@@ -173,9 +172,7 @@ def test_a_forked_child_does_not_keep_the_output_locked(tmp_path):
 
 def test_the_same_process_cannot_hold_one_output_twice(tmp_path):
     out = tmp_path / "out.jsonl"
-    with hold(out):
-        with pytest.raises(OutputLocked, match="this process"):
-            with hold(out):
-                pass
+    with hold(out), pytest.raises(OutputLocked, match="this process"), hold(out):
+        pass
     with hold(out):  # released on exit
         pass

@@ -287,11 +287,11 @@ def test_refine_shards_merged_give_every_id_once(engines, tmp_path, capsys):
 
 
 def test_training_shards_merged_equal_an_unsharded_run(tmp_path):
-    from test_training_pipeline import PRM_FIXTURE, mc_config, mc_script, seed_config, teacher_script, \
-        write_problems
+    from test_training_pipeline import PRM_FIXTURE, mc_config, mc_script, seed_config, teacher_script, write_problems
+
     from training.inputs import load_labeled_solutions
-    from training.pipeline import merge_runs
     from training.mc_labels import run_mc_labels
+    from training.pipeline import merge_runs
     from training.seed import run_seed
 
     write_problems(tmp_path / "problems.jsonl")

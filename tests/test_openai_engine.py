@@ -125,7 +125,7 @@ class FakeOpenAIServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_GET(self):  # noqa: N802 (http.server's name)
+            def do_GET(self):
                 server.requests.append((self.path, {}))
                 if self.path != "/v1/models":
                     return self._send(404, {"detail": "Not Found"})
@@ -133,7 +133,7 @@ class FakeOpenAIServer:
                     return self._send(server.behaviour.models_status, "Internal Server Error")
                 return self._send(200, {"data": [{"id": "served-model"}, {"id": "other"}]})
 
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["content-length"])))
                 server.requests.append((self.path, body))
                 self._send(*server.answer(self.path, body))

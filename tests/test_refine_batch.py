@@ -8,10 +8,10 @@ import json
 import pytest
 
 from agent import refine_batch
-from agent.batch import load_rows, parse_row, BadRow
-from critic.io import read_jsonl
+from agent.batch import BadRow, load_rows, parse_row
 from critic.engines.base import Chat, EngineError, Sampling
 from critic.engines.fake import FakeScriptedEngine
+from critic.io import read_jsonl
 from critic.prompts import format_critique
 from critic.records import StepVerdict
 

@@ -90,9 +90,8 @@ def test_a_lock_file_that_cannot_be_created_is_one_line(tmp_path, monkeypatch):
 def test_a_folder_that_cannot_be_created_is_one_line(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(OutputUnwritable, match="cannot create"):
-        with hold(blocker / "run", folder=True):
-            pass
+    with pytest.raises(OutputUnwritable, match="cannot create"), hold(blocker / "run", folder=True):
+        pass
 
 
 def test_the_cli_says_one_line_and_exits_2(tmp_path, pb_gsm8k, monkeypatch, capsys):

@@ -44,7 +44,7 @@ def _payloads(sentinel: Path) -> list[str]:
         f"Symbol('x').__class__.__init__.__globals__['os'].system('touch {s}')",
         f"import os; os.system('touch {s}')",
         f"1 if __import__('os').system('touch {s}') else 2",
-        f"x.__class__.__mro__[-1].__subclasses__()",
+        "x.__class__.__mro__[-1].__subclasses__()",
         f"\\input{{{s}}}",
         f"\\write18{{touch {s}}}",
         f"\\immediate\\write18{{touch {s}}}",

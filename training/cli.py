@@ -24,8 +24,13 @@ import sys
 
 from pydantic import ValidationError
 
-from critic.commandline import add_config_file_flag, add_config_flags, add_engine_args_flags, cli_main, \
-    split_global_flags
+from critic.commandline import (
+    add_config_file_flag,
+    add_config_flags,
+    add_engine_args_flags,
+    cli_main,
+    split_global_flags,
+)
 from critic.configs import ConfigError, config_error_line
 from training.pipeline import PipelineConfig
 

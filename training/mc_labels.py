@@ -90,7 +90,7 @@ class MCLabelConfig(PipelineConfig):
     eval_sets: list[str] = Field(default_factory=lambda: list(EVAL_SETS), description="eval sets to dedup against")
 
     @model_validator(mode="after")
-    def _rule_is_consistent(self) -> "MCLabelConfig":
+    def _rule_is_consistent(self) -> MCLabelConfig:
         if not self.low_max < self.high_min <= self.rollouts:
             raise ValueError(
                 f"need low_max < high_min <= rollouts, got {self.low_max}, {self.high_min}, {self.rollouts}"

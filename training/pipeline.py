@@ -32,7 +32,7 @@ class PipelineConfig(StrictConfig):
                                                    "{teacher: {tensor_parallel_size: 4}}")
 
     @model_validator(mode="after")
-    def _shard_spec(self) -> "PipelineConfig":
+    def _shard_spec(self) -> PipelineConfig:
         from critic.io import Shard
 
         Shard.parse(self.shard)

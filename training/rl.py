@@ -23,9 +23,9 @@ from trl import GRPOConfig, ModelConfig, ScriptArguments
 
 from critic.embedded import resolve_embedded
 from training.inputs import load_labeled_solutions
-from training.trainer import model_init_kwargs, train_and_save
 from training.rewards import REWARD_FUNCS
 from training.strict_trl import StrictTrlParser, run_stage
+from training.trainer import model_init_kwargs, train_and_save
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -73,7 +73,7 @@ def make_parser() -> StrictTrlParser:
     return StrictTrlParser((RLScriptArguments, GRPOConfig, ModelConfig))
 
 
-def build_rl_dataset(solutions: list["LabeledSolution"], prompt: "CriticPrompt | None" = None) -> "Dataset":
+def build_rl_dataset(solutions: list[LabeledSolution], prompt: CriticPrompt | None = None) -> Dataset:
     """One GRPO prompt per solution: the critic chat (``prompt``, default our wording), with ``label0`` and
     ``num_steps`` for the rewards."""
     from datasets import Dataset
@@ -98,8 +98,8 @@ def build_trainer(
     script_args: RLScriptArguments,
     training_args: GRPOConfig,
     model_args: ModelConfig,
-    callbacks: list["TrainerCallback"] | None = None,
-) -> "GRPOTrainer":
+    callbacks: list[TrainerCallback] | None = None,
+) -> GRPOTrainer:
     """The GRPOTrainer for these arguments (prompts built, rewards chosen, model path resolved)."""
     from trl import GRPOTrainer, get_peft_config
 

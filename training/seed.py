@@ -41,10 +41,9 @@ import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
-
-from typing import Literal
 
 from critic.engines.base import ChatEngine, Generation, Sampling, check_generations
 from critic.prompts import CriticPrompt, TeacherContext, TeacherPrompts, load_template

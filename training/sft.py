@@ -25,8 +25,8 @@ from trl import ModelConfig, ScriptArguments, SFTConfig
 
 from critic.embedded import resolve_embedded
 from training.inputs import resolve_path
-from training.trainer import model_init_kwargs, train_and_save
 from training.strict_trl import StrictTrlParser, run_stage
+from training.trainer import model_init_kwargs, train_and_save
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -54,7 +54,7 @@ def make_parser() -> StrictTrlParser:
     return StrictTrlParser((SFTScriptArguments, SFTConfig, ModelConfig))
 
 
-def load_messages_dataset(name: str, split: str = "train") -> "Dataset":
+def load_messages_dataset(name: str, split: str = "train") -> Dataset:
     """Rows with a ``messages`` column: a seed output folder, a ``save_to_disk`` folder, a JSON(L) file or the hub."""
     from datasets import load_dataset, load_from_disk
 
@@ -71,7 +71,7 @@ def load_messages_dataset(name: str, split: str = "train") -> "Dataset":
     return load_dataset(name, split=split)
 
 
-def _reference_dataset(rows: "Dataset") -> "Dataset":
+def _reference_dataset(rows: Dataset) -> Dataset:
     """Step-labelled rows carrying their own per-step critiques (``reference_critiques``, e.g. the bundled smoke
     data) -> ``messages`` in the trained format, exactly as seed synthesis renders its merged critiques."""
     from datasets import Dataset
@@ -86,7 +86,7 @@ def _reference_dataset(rows: "Dataset") -> "Dataset":
     return Dataset.from_list(examples)
 
 
-def to_prompt_completion(dataset: "Dataset") -> "Dataset":
+def to_prompt_completion(dataset: Dataset) -> Dataset:
     """``messages`` -> conversational ``prompt`` (all but the last turn) + ``completion`` (the assistant critique)."""
     if "messages" not in dataset.column_names:
         raise ValueError(f"the SFT dataset needs a `messages` column, found {dataset.column_names}")
@@ -104,8 +104,8 @@ def build_trainer(
     script_args: SFTScriptArguments,
     training_args: SFTConfig,
     model_args: ModelConfig,
-    callbacks: list["TrainerCallback"] | None = None,
-) -> "SFTTrainer":
+    callbacks: list[TrainerCallback] | None = None,
+) -> SFTTrainer:
     """The SFTTrainer for these arguments (data loaded and converted, model path resolved)."""
     from trl import SFTTrainer, get_peft_config
 

@@ -15,8 +15,8 @@ from critic.data.sources import (
     _build,
     _field,
     _file_rows,
-    _source,
     _Source,
+    _source,
 )
 from critic.grading import gsm8k_gold, math_gold
 from critic.records import NO_ERROR, LabeledSolution, Problem

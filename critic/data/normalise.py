@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-
 _LATEX_NOISE = re.compile(r"\\(?:left|right|displaystyle|!|,|;|:| |quad|qquad)(?![a-zA-Z])")
 
 

@@ -58,7 +58,7 @@ class Generation(str):
 
     def __new__(
         cls, text: str, num_tokens: int = 0, finish_reason: FinishReason = "stop", error: str | None = None
-    ) -> "Generation":
+    ) -> Generation:
         obj = super().__new__(cls, text)
         obj.num_tokens = num_tokens
         obj.finish_reason = finish_reason
@@ -66,7 +66,7 @@ class Generation(str):
         return obj
 
     @classmethod
-    def rejected(cls, reason: str) -> "Generation":
+    def rejected(cls, reason: str) -> Generation:
         """The answer to a request the engine refused (the request's own fault, e.g. a prompt that is too long)."""
         return cls("", num_tokens=0, finish_reason="error", error=" ".join(reason.split())[:500])
 

@@ -24,7 +24,8 @@ from fractions import Fraction
 import sympy
 
 from critic.verify.build import MAX_VARS, TooLarge, build
-from critic.verify.exact import EvalError, evaluate as exact_value
+from critic.verify.exact import EvalError
+from critic.verify.exact import evaluate as exact_value
 from critic.verify.parse import Add, Div, Mul, Neg, Node, Num, Pct, Pow, Var, free_vars, has_alternative_reading, walk
 from critic.verify.values import ClaimStatus, difference, format_expr
 

@@ -8,7 +8,6 @@ token that no expression accepts. It is linear in the text's length and never ra
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction

@@ -16,7 +16,8 @@ from typing import Literal
 import sympy
 
 from critic.verify.build import TooLarge, build
-from critic.verify.exact import EvalError, Irrational, Lin, evaluate as exact_value
+from critic.verify.exact import EvalError, Irrational, Lin
+from critic.verify.exact import evaluate as exact_value
 from critic.verify.parse import Node, ParseError, Pct, free_vars, has, has_alternative_reading, parse
 from critic.verify.tokens import MATHY, Token, tokenize
 
@@ -47,7 +48,7 @@ class Evaluated:
     has_percent: bool
     max_decimals: int  # most digits after a decimal point among its literals
     irrational: bool  # value is a SymPy number that is not rational
-    alternative: "Evaluated | None" = None  # the value under the other reading of an ambiguous construct (3(4))
+    alternative: Evaluated | None = None  # the value under the other reading of an ambiguous construct (3(4))
     env: dict | None = None  # values the step gave to names used here ("Let y = \\sqrt{5} + 1")
 
     @property
