@@ -149,7 +149,8 @@ def make_refine_parser(subparsers) -> argparse.ArgumentParser:
         "  deepcritic refine outputs.jsonl -o part-1.jsonl --shard 1/4\n"
         "exit codes: 0 done, 1 some error rows, 2 usage, 3 engine/server failure (rerun)")
     parser.add_argument("input", metavar="IN", help="input rows")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output JSONL (appended to, resumed by id)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="output JSONL (appended to, resumed by id)")
     parser.add_argument("--overwrite", action="store_true", help="start OUT over instead of resuming")
     parser.add_argument("--retry-errors", action="store_true", help="also rerun ids whose row in OUT is an error row")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

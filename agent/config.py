@@ -34,8 +34,9 @@ class LoopConfig(CriticPromptSettings):
         "free", description="free, or guided: the engine holds the critique to the trained format (a block per step, "
                             "then the Answer; needs vllm: or an OpenAI server with structured outputs)")
     engine_args: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="engine options per role, {generator: {...}, critic: {...}}: vLLM engine "
-                                          "arguments or OpenAI engine settings (flags: --generator-args, --critic-args)")
+        default_factory=dict,
+        description="engine options per role, {generator: {...}, critic: {...}}: vLLM engine "
+                    "arguments or OpenAI engine settings (flags: --generator-args, --critic-args)")
 
     @property
     def critic_spec(self) -> str:

@@ -1,10 +1,10 @@
 """Command lines built from configs, and the one error policy of every ``deepcritic`` command.
 
 :func:`add_config_flags` turns a pydantic config's fields into argparse flags: the help text is the field's
-``description`` plus its default, ``Literal`` fields give the choices, ``bool`` fields ``--x`` (true) or ``--x false``, ``list``
-fields a repeatable flag. A flag not given stays absent from the namespace (``argparse.SUPPRESS``), so
-:func:`config_from_args` can lay the given flags over a ``--config`` YAML file and leave every other value to the
-config's own default (defaults are written once: in the config).
+``description`` plus its default, ``Literal`` fields give the choices, ``bool`` fields ``--x`` (true) or
+``--x false``, ``list`` fields a repeatable flag. A flag not given stays absent from the namespace
+(``argparse.SUPPRESS``), so :func:`config_from_args` can lay the given flags over a ``--config`` YAML file and
+leave every other value to the config's own default (defaults are written once: in the config).
 
 :func:`cli_main` runs one command line: the global flags ``--debug`` (full traceback instead of the one-line error)
 and ``--verbose`` (library logs and warnings, see :mod:`critic.quiet`), the exit codes of :mod:`critic.jobs` (0 done,
@@ -161,7 +161,8 @@ def config_fields(model: type[BaseModel], args: argparse.Namespace, config_file:
 
 def build_config(model: type[BaseModel], fields: Mapping[str, Any], flags: Mapping[str, str] | None = None) -> Any:
     """``model(**fields)``, or a :class:`ConfigError` of one line: an unknown key names the nearest valid one; a bad
-    value of a field given as a long flag is named by the flag and the key (``flags``: field -> flag), else by its key."""
+    value of a field given as a long flag is named by the flag and the key (``flags``: field -> flag), else by its
+    key."""
     try:
         return model(**fields)
     except ValidationError as e:

@@ -231,7 +231,8 @@ def phrase_answer(text: str) -> tuple[str, int] | None:
 
 
 # a number in prose: not the tail of a word ("AZYUK2A"); units may follow ("1,000.99m²")
-_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?(?![\d/])|(?<![\w.])[-+]?\.\d+(?!\d)")
+_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?(?![\d/])"
+                     r"|(?<![\w.])[-+]?\.\d+(?!\d)")
 
 
 def extract_answer(text: str | None, *, lenient: bool = False) -> str | None:

@@ -76,7 +76,8 @@ def processbench_messages(problem: str, steps: list[str]) -> Chat:
     """ProcessBench-style baseline prompt: paragraphs tagged ``<paragraph_0>``.., answer = 0-based index or -1."""
     paragraphs = "\n\n".join(_block(f"paragraph_{i}", s) for i, s in enumerate(steps))
     user = (
-        "Below is a math problem and a proposed solution divided into paragraphs. The paragraphs are numbered from 0.\n\n"
+        "Below is a math problem and a proposed solution divided into paragraphs. "
+        "The paragraphs are numbered from 0.\n\n"
         f"{_block('problem', problem)}\n\n<solution>\n{paragraphs}\n</solution>\n\n"
         "Check the paragraphs in order and find the earliest one that contains a mistake. Reason it through, then "
         "give the index of that paragraph in \\boxed{}, or \\boxed{-1} if no paragraph contains a mistake."
@@ -296,7 +297,8 @@ def template_placeholders(text: str, source: str = "<template>") -> frozenset[st
     try:
         parsed = list(string.Formatter().parse(text))
     except ValueError as e:
-        raise TemplateError(f"{source}: not a str.format template ({e}); write {{{{ and }}}} for literal braces") from None
+        raise TemplateError(f"{source}: not a str.format template ({e}); "
+                            "write {{ and }} for literal braces") from None
     names: set[str] = set()
     for _, name, spec, conversion in parsed:
         if name is None:
@@ -322,7 +324,8 @@ class PromptTemplate:
     placeholders: frozenset[str]
 
     @classmethod
-    def from_text(cls, text: str, kind: TemplateKind, source: str = "<template>", sha256: str | None = None) -> PromptTemplate:
+    def from_text(cls, text: str, kind: TemplateKind, source: str = "<template>",
+                  sha256: str | None = None) -> PromptTemplate:
         """Check ``text`` as a ``kind`` template; TemplateError (one line) for an unknown or a missing placeholder."""
         if kind not in TEMPLATE_FIELDS:
             raise ValueError(f"template kind must be one of {', '.join(TEMPLATE_FIELDS)}, got {kind!r}")
@@ -576,7 +579,8 @@ class CriticPromptSettings(StrictConfig):
                           "for literal ones); None = our wording", json_schema_extra={"metavar": "FILE"})
     system_prompt: str | None = Field(
         None, description="critic system message; 'none' = no system message (the model's chat template decides); "
-                          "None = ours with our wording, none with a template", json_schema_extra={"metavar": "TEXT|none"})
+                          "None = ours with our wording, none with a template",
+        json_schema_extra={"metavar": "TEXT|none"})
     step_tagging: StepTagging = Field(
         "startswith", description="'Step i: ' prefix unless a step starts with it (startswith) / contains 'Step ' "
                                   "(contains, DeepCritic's rule)")

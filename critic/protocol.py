@@ -174,7 +174,8 @@ def has_answer_marker(text: str) -> bool:
     return ANSWER_MARKER in text
 
 
-def parse_reference(text: str, num_steps: int, finish_reason: FinishReason = "stop", *, index_base: int = 1) -> Critique:
+def parse_reference(text: str, num_steps: int, finish_reason: FinishReason = "stop", *,
+                    index_base: int = 1) -> Critique:
     """A critique read by the reference rule: the last box's int, in ``index_base`` (1: ``Step i``, 0: paragraph).
 
     Status ``ok`` when that int is -1 or a step of the solution; otherwise ``unparsed`` (``truncated`` when the

@@ -23,8 +23,8 @@ _STEP_PREFIX = re.compile(r"^[#*_>\s]*step[ \t]*(\d+)" + _LABEL_END + r"[ \t]*(?
 # A step marker at the start of a line inside free text: "Step 2:", "**Step 2**:", "## Step 2", "Step 2 -".
 _STEP_MARKER = re.compile(r"(?im)^[ \t]*(?:[#*_>][ \t]*)*step[ \t]*(\d+)" + _LABEL_END)
 # The same label again right after a label ("Step 1: ## Step 1 Understand"): any ending will do.
-_REPEATED_PREFIX = re.compile(r"^[#*_>\s]*step[ \t]*(\d+)(?!\d)[ \t*_]*(?:[:.)\-\u2013\u2014](?!\d))?[ \t]*(?:\*\*|__)?\s*",
-                              re.IGNORECASE)
+_REPEATED_PREFIX = re.compile(r"^[#*_>\s]*step[ \t]*(\d+)(?!\d)[ \t*_]*(?:[:.)\-\u2013\u2014](?!\d))?"
+                              r"[ \t]*(?:\*\*|__)?\s*", re.IGNORECASE)
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 STEP_SEPARATOR = "\n\n"
 

@@ -93,7 +93,8 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _run_parser(sub, name: str, config: type, help: str, epilog: str, roles: tuple[str, ...], run) -> argparse.ArgumentParser:
+def _run_parser(sub, name: str, config: type, help: str, epilog: str, roles: tuple[str, ...],
+                run) -> argparse.ArgumentParser:
     """One run command: its config's flags (defaults and help from the config), the run flags, engine options."""
     p = sub.add_parser(name, help=help, description=inspect.cleandoc(config.__doc__ or ""), epilog=epilog,
                        formatter_class=RAW)

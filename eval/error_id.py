@@ -283,7 +283,8 @@ def sympy_critique(sample: LabeledSolution) -> tuple[Critique, list[StepCheck]]:
 def run_error_id(config: ErrorIdConfig, out_dir: str | Path, engine: ChatEngine | None = None,
                  progress: bool = True, retry_errors: bool = False,
                  reference: ReferenceNumbers | None = None) -> ErrorIdSummary:
-    """Run (or resume) an error-identification evaluation into ``out_dir``; returns the metrics (:class:`~eval.results.ErrorIdSummary`).
+    """Run (or resume) an error-identification evaluation into ``out_dir``; returns the metrics
+    (:class:`~eval.results.ErrorIdSummary`).
 
     ``engine`` overrides ``config.critic``'s engine (tests pass a fake). Samples already in predictions.jsonl are
     skipped (error rows too, unless ``retry_errors``); the engine is built only when something is left to do.
@@ -342,7 +343,8 @@ async def _stream(todo, process, writer: JsonlWriter, bar, *, workers: int, k: i
                  on_row=lambda row: bar.update(1))
 
 
-def critic_chat(config: ErrorIdConfig, sample: LabeledSolution, prompt: CriticPrompt | None = None) -> list[dict[str, str]]:
+def critic_chat(config: ErrorIdConfig, sample: LabeledSolution,
+                prompt: CriticPrompt | None = None) -> list[dict[str, str]]:
     """The critic prompt for one solution (``prompt``: :func:`critic_prompt` of the config, built once by callers
     that have it)."""
     return (prompt or critic_prompt(config)).messages(sample.problem, sample.steps)

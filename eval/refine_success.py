@@ -51,14 +51,16 @@ class RefineConfig(CriticPromptSettings):
     generator: str = Field("embedded", description="generator engine spec", json_schema_extra={"metavar": "SPEC"})
     critic: str = Field("embedded", description="critic engine spec", json_schema_extra={"metavar": "SPEC"})
     data: list[str] = Field(default_factory=lambda: ["gsm8k-test", "math500"],
-                            description="problem set name or file (repeatable)", json_schema_extra={"metavar": "NAME|PATH"})
+                            description="problem set name or file (repeatable)",
+                            json_schema_extra={"metavar": "NAME|PATH"})
     initial: str | None = Field(None, description="JSONL of existing solutions (id, problem, steps|response); "
                                                   "ids 'data/problem-id' or problem ids of --data")
     limit: int | None = Field(None, ge=1, description="problems per data set (a seeded random subset)")
     seed: int | None = Field(0, description="seed for limit subsets and sampling")
     max_rounds: int = Field(3, ge=1, description="critique rounds; at most max_rounds-1 refinements")
     sympy: SympyMode = Field("veto", description="SymPy checks in the loop (agent.graph)")
-    ablations: bool = Field(False, description="also run the self-critic (the generator critiques itself) and no-SymPy variants")
+    ablations: bool = Field(False, description="also run the self-critic (the generator critiques itself) "
+                                               "and no-SymPy variants")
     temperature: float = Field(0.0, ge=0.0, description="generator temperature (initial solutions and refinement)")
     max_tokens: int = Field(1024, ge=1, description="generator max tokens per call")
     critic_max_tokens: int = Field(2048, ge=1, description="critique token limit")

@@ -153,7 +153,8 @@ def vote_inputs(row: dict) -> dict:
 def run_tts(config: TtsConfig, out_dir: str | Path, generator: ChatEngine | None = None,
             critic: ChatEngine | None = None, progress: bool = True, retry_errors: bool = False) -> TtsSummary:
     """Run (or resume) verified majority voting into ``out_dir``; returns ``{data: curve}``
-    (:class:`~eval.results.TtsSummary`). ``retry_errors`` reruns error rows; raises :class:`~critic.engines.base.EngineDead` when an engine dies (rerun to resume)."""
+    (:class:`~eval.results.TtsSummary`). ``retry_errors`` reruns error rows; raises
+    :class:`~critic.engines.base.EngineDead` when an engine dies (rerun to resume)."""
     from agent.solve import resolve_engine
 
     prompt = config.critic_prompt()  # a bad template fails here, before any engine starts
@@ -176,7 +177,8 @@ def run_tts(config: TtsConfig, out_dir: str | Path, generator: ChatEngine | None
                         "error": error_text(exc)}
 
             with JsonlWriter(path) as writer, progress_bar(len(todo), "tts", "problem", progress) as bar:
-                run_sync(stream(todo, lambda item: sample_row(config, item, engines["generator"], engines["critic"], prompt),
+                run_sync(stream(todo,
+                                lambda item: sample_row(config, item, engines["generator"], engines["critic"], prompt),
                                 writer, workers=item_workers(capacity, config.n), error_row=error_row,
                                 on_row=lambda row: bar.update(1)))
         return finish(config, out_dir, keys={key for key, _, _ in problems})

@@ -167,7 +167,8 @@ def _critique_outcome(entry: Mapping) -> str:
         said = f"critic: first wrong step {critic_step}"
     combined = ""
     if entry.get("flagged_by"):
-        combined = f"; first wrong step after SymPy: {entry.get('first_wrong_step1')} (flagged by {entry['flagged_by']})"
+        combined = (f"; first wrong step after SymPy: {entry.get('first_wrong_step1')} "
+                    f"(flagged by {entry['flagged_by']})")
     refine = ""
     if entry.get("refine_from_step1") is not None:
         refine = f"; next round regenerates from step {entry['refine_from_step1']}"
@@ -206,7 +207,8 @@ def render_round(entry: Mapping, previous: Mapping | None) -> str:
         rows.append(
             f'<tr class="{" ".join(classes)}"><td class="num">Step {i}{tag}</td>'
             f'<td class="step text">{escape(step)}</td>'
-            f'<td class="critique"><b>{escape(verdict_label)}</b><div class="text">{escape(texts.get(i, ""))}</div></td>'
+            f'<td class="critique"><b>{escape(verdict_label)}</b>'
+            f'<div class="text">{escape(texts.get(i, ""))}</div></td>'
             f'<td class="sympy">{_sympy_cell(checks.get(i))}</td></tr>'
         )
     replaced = ""

@@ -95,7 +95,7 @@ def test_config_file_with_flags_over_it(tmp_path):
     assert loaded.temperature == field_default(SolveConfig, "temperature")  # neither file nor flag: the default
 
 
-def test_config_file_drives_a_real_command_line(tmp_path, fake_engines, capsys):
+def test_config_file_drives_a_real_command_line(tmp_path, fake_engines, capsys):  # noqa: F811  (the imported fixture)
     import json
 
     cfg = tmp_path / "solve.yaml"
@@ -155,10 +155,10 @@ def test_quiet_libraries_silences_then_restores():
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         with quiet_libraries():
-            warnings.warn("inside", DeprecationWarning)
+            warnings.warn("inside", DeprecationWarning, stacklevel=2)
         with quiet_libraries(verbose=True):
             assert logging.getLogger("vllm").level == before["vllm"]
-            warnings.warn("verbose", DeprecationWarning)
+            warnings.warn("verbose", DeprecationWarning, stacklevel=2)
     assert [str(w.message) for w in seen] == ["verbose"]
 
 

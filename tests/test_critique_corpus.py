@@ -39,8 +39,9 @@ def test_corpus_covers_the_variants():
     kinds = Counter(r["id"].rsplit("-", 1)[0] for r in rows)
     assert kinds["deliberate"] >= 150 and kinds["cut"] >= 50 and kinds["processbench"] >= 20
     texts = [r["text"] for r in rows if r["format"] == "deliberate"]
-    for marker in ("#### The correctness of Step", "**Judgement**:\n", "\\[\n\\boxed", "$$\\boxed", "Judgement: \\boxed",
-                   "## Answer\n", "Note: the solution's final answer", "The answer is: \\boxed", "\n**Answer**: \\boxed"):
+    for marker in ("#### The correctness of Step", "**Judgement**:\n", "\\[\n\\boxed", "$$\\boxed",
+                   "Judgement: \\boxed", "## Answer\n", "Note: the solution's final answer", "The answer is: \\boxed",
+                   "\n**Answer**: \\boxed"):
         assert sum(marker in t for t in texts) >= 5, marker
     statuses = Counter(r["expected"]["status"] for r in rows)
     assert statuses["ok"] and statuses["truncated"] and statuses["unparsed"]

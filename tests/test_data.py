@@ -246,7 +246,8 @@ def test_not_a_list(tmp_path):
 
 
 def _prm_row(steps, finish="solution"):
-    return {"question": {"problem": "p", "ground_truth_answer": "1"}, "label": {"steps": steps, "finish_reason": finish}}
+    return {"question": {"problem": "p", "ground_truth_answer": "1"},
+            "label": {"steps": steps, "finish_reason": finish}}
 
 
 @pytest.mark.parametrize(
@@ -401,7 +402,8 @@ def test_writer_is_thread_safe(tmp_path):
 
 
 def test_core_text_modules_import_nothing_heavy():
-    code = "import sys, critic.data, critic.prompts, critic.parse; print(sorted({'torch','vllm','trl','datasets'} & set(sys.modules)))"
+    code = ("import sys, critic.data, critic.prompts, critic.parse; "
+            "print(sorted({'torch','vllm','trl','datasets'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
 

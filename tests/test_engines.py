@@ -123,7 +123,8 @@ def test_cache_dir_follows_env(monkeypatch, tmp_path):
 
 
 def test_importing_engines_pulls_in_no_torch_or_vllm():
-    code = "import sys, critic.engines, critic.embedded; print(sorted({'torch', 'vllm', 'transformers'} & set(sys.modules)))"
+    code = ("import sys, critic.engines, critic.embedded; "
+            "print(sorted({'torch', 'vllm', 'transformers'} & set(sys.modules)))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert result.stdout.strip() == "[]"
 

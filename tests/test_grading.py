@@ -298,8 +298,8 @@ def test_words_that_change_a_value_are_not_units(pred: str, gold: str) -> None:
 
 
 SYMMETRY_POOL = ["3", "3.0", r"\frac{6}{2}", "x<3", r"(-\infty, 3)", "x=3", "a + 3z = 0", "0", r"\{1, 2\}", "(1, 2)",
-                 "1, 2", r"\frac{1}{2^{98}}", "2^{-98}", "0.0833333333333333", r"\frac{1}{12}", "pi/2", r"\frac{\pi}{2}",
-                 r"[-2, 7]", r"-2 \le x \le 7", "28\\%", "x^2 - 1", "(x-1)(x+1)"]
+                 "1, 2", r"\frac{1}{2^{98}}", "2^{-98}", "0.0833333333333333", r"\frac{1}{12}", "pi/2",
+                 r"\frac{\pi}{2}", r"[-2, 7]", r"-2 \le x \le 7", "28\\%", "x^2 - 1", "(x-1)(x+1)"]
 
 
 def test_answers_match_is_symmetric_over_a_pool() -> None:
@@ -476,9 +476,10 @@ def test_readers_stay_linear_on_pathological_text() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
-GRADING_FRAGMENTS = ["\\boxed{", "}", "{", "$", "$$", "\\(", "\\)", "\\[", "\\]", "answer", "Final Answer:", " is ", "####",
-                     "1", "0", ",", "000", ".", "5", "-", "/", "^", "{,}", "\\!", "e", "E", "\\frac", "\\cdot", "pi",
-                     "sqrt(", ")", "*", " and ", "\\text{ and }", "x", "=", "\n", "\n\n", " ", "²", "€", "%", "\\%"]
+GRADING_FRAGMENTS = ["\\boxed{", "}", "{", "$", "$$", "\\(", "\\)", "\\[", "\\]", "answer", "Final Answer:", " is ",
+                     "####", "1", "0", ",", "000", ".", "5", "-", "/", "^", "{,}", "\\!", "e", "E", "\\frac", "\\cdot",
+                     "pi", "sqrt(", ")", "*", " and ", "\\text{ and }", "x", "=", "\n", "\n\n", " ", "²", "€", "%",
+                     "\\%"]
 
 
 @settings(max_examples=400, deadline=None)

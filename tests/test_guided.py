@@ -81,7 +81,7 @@ def longest(regex: str) -> str:
     for stop in range(1, 200):
         seen = 0
 
-        def choose(branches) -> int:
+        def choose(branches, stop=stop) -> int:
             nonlocal seen
             if not judgement_branch(branches):
                 return 0

@@ -36,7 +36,8 @@ SOLVE_CHAT = [{"role": "system", "content": "You solve problems."}, {"role": "us
 CRITIC_CHAT = [{"role": "user", "content": "Check this solution."}]
 
 
-def make_tokenizer(folder: Path, *, template: str = CHATML, adds_bos: bool = False, split_punctuation: bool = True) -> str:
+def make_tokenizer(folder: Path, *, template: str = CHATML, adds_bos: bool = False,
+                   split_punctuation: bool = True) -> str:
     """A tiny real tokenizer (every word and punctuation run is one token, unknown words map to [UNK]) saved to
     ``folder``. ``split_punctuation=False`` makes another model's tokenizer: "times." is then one token, not two."""
     from tokenizers import Tokenizer, models, pre_tokenizers, processors

@@ -21,7 +21,8 @@ BENCHMARK_FILES = [
 ]
 
 FULL = (
-    "**Critique of Step 1**\nThe sum 2 + 3 = 5 is right; counting up from 2 also gives 5.\n\n**Judgement**: \\boxed{1}\n\n"
+    "**Critique of Step 1**\nThe sum 2 + 3 = 5 is right; counting up from 2 also gives 5.\n\n"
+    "**Judgement**: \\boxed{1}\n\n"
     "**Critique of Step 2**\nIt claims 5 * 4 = 25, but 5 * 4 = 20 (and 20 / 4 = 5 confirms it).\n\n"
     "**Judgement**: \\boxed{-1}\n\n**Answer**: \\boxed{2}"
 )
@@ -339,8 +340,8 @@ def test_teacher_format_reads_and_earns_the_format_reward():
         "Its final answer, $\\boxed{18}$, is off as well.",
     ],
 )
-@pytest.mark.parametrize("answer_line", ["**Answer**: \\boxed{2}", "**Final Answer**: $\\boxed{2}$", "Answer: \\boxed{2}",
-                                         "## Answer\n\\boxed{2}"])
+@pytest.mark.parametrize("answer_line", ["**Answer**: \\boxed{2}", "**Final Answer**: $\\boxed{2}$",
+                                         "Answer: \\boxed{2}", "## Answer\n\\boxed{2}"])
 def test_a_closing_note_does_not_replace_the_answer_line(note, answer_line):
     text = FULL.replace("**Answer**: \\boxed{2}", answer_line) + "\n\n" + note
     c = parse_critique(text, num_steps=4)

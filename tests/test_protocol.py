@@ -97,7 +97,8 @@ def test_step_tagging_rules(fixtures_dir):
     # DeepCritic's rule: a step that contains "Step " anywhere keeps no prefix, and steps are not stripped
     assert number_steps(steps, "contains") == ["Step 1:  First, 2+2=4. ", "Step 2: keep", "By Step 1, done.",
                                                "Step 4: last"]
-    assert join_steps(steps, "contains") == "Step 1:  First, 2+2=4. \n\nStep 2: keep\n\nBy Step 1, done.\n\nStep 4: last"
+    assert join_steps(steps, "contains") == ("Step 1:  First, 2+2=4. \n\nStep 2: keep\n\n"
+                                             "By Step 1, done.\n\nStep 4: last")
     with pytest.raises(ValueError, match="startswith, contains"):
         number_steps(steps, "anywhere")
     # fixture rows that render differently under the two rules exist (the reason the option exists)
@@ -116,7 +117,8 @@ def test_system_prompt_resolution(template_file):
     assert CriticPrompt(system_prompt="Be brief.").messages("p", ["s"])[0]["content"] == "Be brief."
     templated = CriticPrompt.from_settings(template=template_file)
     assert [m["role"] for m in templated.messages("p", ["s"])] == ["user"]  # a template's default: no system
-    assert CriticPrompt.from_settings(template=template_file, system_prompt="X").messages("p", ["s"])[0]["content"] == "X"
+    assert CriticPrompt.from_settings(template=template_file,
+                                      system_prompt="X").messages("p", ["s"])[0]["content"] == "X"
     with pytest.raises(ValueError, match="tool notes"):
         templated.messages("p", ["s"], tool_notes="2+2=4 holds")
 
@@ -144,7 +146,8 @@ def test_teacher_templates_whole_solution_or_prefix(tmp_path):
 
 def test_generator_template_keeps_the_step_one_prefill(tmp_path):
     (tmp_path / "gen.txt").write_text("Solve: {problem}")
-    chat = GeneratorPrompt(PromptTemplate.load(tmp_path / "gen.txt", "generator"), "Think step by step.").messages("1+1")
+    chat = GeneratorPrompt(PromptTemplate.load(tmp_path / "gen.txt", "generator"),
+                           "Think step by step.").messages("1+1")
     assert chat == [{"role": "system", "content": "Think step by step."}, {"role": "user", "content": "Solve: 1+1"},
                     {"role": "assistant", "content": "Step 1:"}]
 
@@ -380,5 +383,6 @@ def test_agent_critique_cli_takes_the_template_and_system_prompt(tmp_path, templ
                        str(template_file), "--system-prompt", "none", "--step-tagging", "contains"]) == 0
     assert engine.calls == [[{"role": "user", "content": CRITIC_TEMPLATE.format(
         problem="What is 2+2?", tagged_response="Step 1: 2+2=4.\n\nBy Step 1, \\boxed{4}.")}]]
-    assert agent_main(["critique", str(solution), "--critic", "fake", "--prompt-template", str(tmp_path / "none.txt")]) == 2
+    assert agent_main(["critique", str(solution), "--critic", "fake",
+                       "--prompt-template", str(tmp_path / "none.txt")]) == 2
     assert "no such template file" in capsys.readouterr().err

@@ -81,9 +81,9 @@ def _deny_lock_files(monkeypatch):
 
 def test_a_lock_file_that_cannot_be_created_is_one_line(tmp_path, monkeypatch):
     _deny_lock_files(monkeypatch)
-    with pytest.raises(OutputUnwritable, match="cannot create the lock file .*out.jsonl.lock: Permission denied"):
-        with hold(tmp_path / "out.jsonl"):
-            pass
+    with (pytest.raises(OutputUnwritable, match="cannot create the lock file .*out.jsonl.lock: Permission denied"),
+          hold(tmp_path / "out.jsonl")):
+        pass
     assert issubclass(OutputUnwritable, OutputLocked)  # every command already reports OutputLocked as exit 2
 
 

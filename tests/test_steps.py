@@ -1,4 +1,5 @@
-"""critic.steps: index conversion (the only one), numbering, joining, splitting - on fixtures and every benchmark row."""
+"""critic.steps: index conversion (the only one), numbering, joining, splitting - on fixtures and every benchmark
+row."""
 
 from __future__ import annotations
 
@@ -98,7 +99,8 @@ def test_fixture_rows_round_trip(fixtures_dir):
 
 
 def _doubled(numbered: str, step1: int) -> bool:
-    return re.match(rf"\s*Step\s*{step1}\s*[:.)]\s*(?:\*\*)?\s*Step\s*{step1}\s*[:.)]", numbered, re.IGNORECASE) is not None
+    return re.match(rf"\s*Step\s*{step1}\s*[:.)]\s*(?:\*\*)?\s*Step\s*{step1}\s*[:.)]", numbered,
+                    re.IGNORECASE) is not None
 
 
 @pytest.mark.parametrize("relpath", BENCHMARK_FILES)
@@ -172,7 +174,8 @@ def test_split_steps_issue_cases():
         # the heading repeated right after the prefilled label is dropped once, its text kept once
         ("Step 1: ## Step 1 Understand the problem\n\nWe need x.", ["Understand the problem", "We need x."]),
         ("Step 1: Step 1: read\n\nsolve", ["read", "solve"]),
-        ("Step 1:\n## Step 1: Understand\nWe read.\n\n## Step 2: Solve\nx = 1", ["Understand\nWe read.", "Solve\nx = 1"]),
+        ("Step 1:\n## Step 1: Understand\nWe read.\n\n## Step 2: Solve\nx = 1",
+         ["Understand\nWe read.", "Solve\nx = 1"]),
     ],
 )
 def test_one_marker_keeps_the_blank_line_fallback(text, steps):

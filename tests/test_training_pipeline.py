@@ -494,7 +494,8 @@ def test_seed_templates_reach_the_teacher_and_the_sft_examples(tmp_path):
         expected = dict(steps_to_critique(by_problem[problem]))[step1]
         return f"checked\n**Judgement**: {_verdict_box(expected)}"
 
-    cfg = seed_config(tmp_path, input=str(tmp_path / "in.jsonl"), teacher_initial_template=str(tmp_path / "initial.txt"),
+    cfg = seed_config(tmp_path, input=str(tmp_path / "in.jsonl"),
+                      teacher_initial_template=str(tmp_path / "initial.txt"),
                       teacher_deep_template=str(tmp_path / "deep.txt"), merge_examples=[str(tmp_path / "ex1.txt")],
                       teacher_merge_template=str(tmp_path / "merge.txt"), teacher_system_prompt="none",
                       critic_template=str(tmp_path / "critic.txt"), critic_system_prompt="none",

@@ -93,7 +93,8 @@ def test_unknown_recipe_keys_and_flags_fail_with_one_line_naming_the_nearest(tmp
     with pytest.raises(ConfigError, match="unknown key 'lerning_rate' \\(nearest valid key: 'learning_rate'\\)"):
         make_parser().parse_args_and_config(["--config", str(bad)])
     with pytest.raises(ConfigError, match="unknown flag '--num_generation' \\(nearest valid flag: '--num_generations'"):
-        make_parser().parse_args_and_config(["--config", str(RECIPES_DIR / "cpu-smoke-rl.yaml"), "--num_generation", "2"])
+        make_parser().parse_args_and_config(["--config", str(RECIPES_DIR / "cpu-smoke-rl.yaml"),
+                                             "--num_generation", "2"])
     bad.write_text((RECIPES_DIR / "cpu-smoke-rl.yaml").read_text().replace("first_error, format", "first_error, nope"))
     with pytest.raises(ValueError, match="nope"):
         make_parser().parse_args_and_config(["--config", str(bad)])

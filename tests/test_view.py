@@ -21,7 +21,8 @@ FIXED = " He buys 5 more: 3 + 5 = 8.\n\nStep 3: The answer is \\boxed{8}."
 REJECT = ("**Critique of Step 1**\nStarting amount matches the problem.\n**Judgement**: \\boxed{1}\n\n"
           "**Critique of Step 2**\n3 + 5 is 8, not 9 <wrong>.\n**Judgement**: \\boxed{-1}\n\n**Answer**: \\boxed{2}")
 ACCEPT = ("**Critique of Step 1**\nOK.\n**Judgement**: \\boxed{1}\n\n**Critique of Step 2**\nOK.\n"
-          "**Judgement**: \\boxed{1}\n\n**Critique of Step 3**\nOK.\n**Judgement**: \\boxed{1}\n\n**Answer**: \\boxed{-1}")
+          "**Judgement**: \\boxed{1}\n\n**Critique of Step 3**\nOK.\n**Judgement**: \\boxed{1}\n\n"
+          "**Answer**: \\boxed{-1}")
 
 
 def generator(chat, sampling, index):
@@ -95,7 +96,8 @@ def test_page_renders_in_headless_chromium(solve_json, tmp_path):
     width, height = 1200, 900
     # --no-sandbox: Chromium refuses its sandbox as root and containers often lack the namespaces it needs; the page
     # is our own static file.
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update",
            "--no-first-run", "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}",
            f"--screenshot={shot}", f"--window-size={width},{height}", page.resolve().as_uri()]
     subprocess.run(cmd, check=True, capture_output=True, timeout=120)

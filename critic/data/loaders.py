@@ -210,7 +210,8 @@ def load_math(path_or_name: str | os.PathLike[str] = "math500") -> list[Problem]
             try:
                 answer = math_gold(_field(row, "solution", str, src.where, rownum))
             except ValueError:
-                raise ValueError(f"{src.where}: row {rownum}: no 'answer' field and no \\boxed{{}} in the solution") from None
+                raise ValueError(f"{src.where}: row {rownum}: no 'answer' field "
+                                 "and no \\boxed{} in the solution") from None
         if isinstance(row.get("unique_id"), str):
             row_id = row["unique_id"]
         elif isinstance(row.get("idx"), int):

@@ -47,7 +47,8 @@ _SPLIT_STEMS = {"test", "train", "validation", "dev", "processed_test"}
 
 
 def data_dir() -> Path | None:
-    """``$DEEPCRITIC_DATA`` when set (None if it is not a folder), else ``../shared/data`` next to the repo, else None."""
+    """``$DEEPCRITIC_DATA`` when set (None if it is not a folder), else ``../shared/data`` next to the repo, else
+    None."""
     env = os.environ.get("DEEPCRITIC_DATA")
     candidate = Path(env).expanduser() if env else REPO_ROOT.parent / "shared" / "data"
     return candidate if candidate.is_dir() else None
@@ -72,7 +73,8 @@ def _hub_rows(dataset: str, config: str | None, split: str) -> Iterator[tuple[in
     except ImportError as e:
         raise DataUnavailable(f"cannot load {where}: the `datasets` package is not installed ({e})") from e
     try:
-        ds = datasets.load_dataset(dataset, config, split=split) if config else datasets.load_dataset(dataset, split=split)
+        ds = (datasets.load_dataset(dataset, config, split=split) if config
+              else datasets.load_dataset(dataset, split=split))
     except Exception as e:  # any hub, network or cache failure becomes one clear line
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise DataUnavailable(
@@ -99,7 +101,8 @@ def _file_rows(path: Path) -> Iterator[tuple[int, Row]]:
     return enumerate(read_rows_file(path), 1)
 
 
-def _source(path_or_name: str | os.PathLike[str], hub_split: str | None = None, hub_config: str | None = None) -> _Source:
+def _source(path_or_name: str | os.PathLike[str], hub_split: str | None = None,
+            hub_config: str | None = None) -> _Source:
     """Resolve a local path, a known name or a hub name. ``hub_split`` / ``hub_config`` apply to hub names."""
     text = os.fspath(path_or_name)
     path = Path(text).expanduser()

@@ -140,9 +140,9 @@ _STRICT = {"=": "eq", ">": "strict", "<": "strict", ">=": "loose", "<=": "loose"
 def rearrangement(first: tuple[Node, Node], op1: str, second: tuple[Node, Node], op2: str) -> Verdict:
     """See :func:`_rearrangement`; a contradiction must hold under every reading of ``3(4)``-like constructs."""
     verdict = _rearrangement(first, op1, second, op2, False)
-    if verdict.status == "wrong" and any(has_alternative_reading(t) for t in (*first, *second)):
-        if _rearrangement(first, op1, second, op2, True).status != "wrong":
-            return Verdict("unsure")
+    if (verdict.status == "wrong" and any(has_alternative_reading(t) for t in (*first, *second))
+            and _rearrangement(first, op1, second, op2, True).status != "wrong"):
+        return Verdict("unsure")
     return verdict
 
 

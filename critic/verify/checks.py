@@ -313,7 +313,8 @@ def _check_chain(text: str, toks: list[Token], chain: _Chain, approx_step: bool,
         if ends_agree and lv[0].value != rv[0].value:
             claims.append(_Claim("unsure", None))
             continue
-        if guards.pure_percentage(lrun) != guards.pure_percentage(rrun) and not (lv[0].has_percent and rv[0].has_percent):
+        if (guards.pure_percentage(lrun) != guards.pure_percentage(rrun)
+                and not (lv[0].has_percent and rv[0].has_percent)):
             doubt_here = True  # "48 = 100% + 20%": a quantity set against its share, not arithmetic
         elif guards.unit_changes(lrun, rrun):
             doubt_here = True
@@ -523,9 +524,9 @@ def _compare(text: str, claim_text: str, lrun: list[Token], rrun: list[Token], l
     right, right_alt = rv
     # which side is the computation and which the stated result: the stated side is a bare literal if one is
     if left.bare_literal is not None and right.bare_literal is None:
-        computed, stated, stated_run = right, left, lrun
+        computed, stated_run = right, lrun
     else:
-        computed, stated, stated_run = left, right, rrun
+        computed, stated_run = left, rrun
     modes = [(left, right, True)]
     if left_alt is not None or right_alt is not None:
         modes.append((left_alt or left, right_alt or right, False))
@@ -549,10 +550,10 @@ def _compare_values(a: Evaluated, b: Evaluated, approx: str, lrun: list[Token], 
     """``approx``: "near" (≈ or "about" at the claim), "step" (rounding mentioned in the step) or "".
     A contradiction must hold under every reading of the sides (``3(4)`` as 12 and as 7)."""
     result = _compare_reading(a, b, approx, lrun, rrun, percent_scale, counted)
-    if result == "wrong" and (a.alternative is not None or b.alternative is not None):
-        if _compare_reading(a.alternative or a, b.alternative or b, approx, lrun, rrun, percent_scale,
-                            counted) != "wrong":
-            return "unsure"
+    if (result == "wrong" and (a.alternative is not None or b.alternative is not None)
+            and _compare_reading(a.alternative or a, b.alternative or b, approx, lrun, rrun, percent_scale,
+                                 counted) != "wrong"):
+        return "unsure"
     return result
 
 

@@ -270,10 +270,9 @@ def clean_right(text: str, toks: list[Token], after: int, run: list[Token]) -> b
         return False
     if any(w in ("remainder", "remainders", "quotient", "r") for w in words):
         return False  # "770 \\div 333 = 2 with a remainder of 58": integer division
-    if words and len(words) <= 3 and j < len(toks) and toks[j].kind == "NUM" \
-            and all(w == "and" or w in _MEASURES for w in words):
-        return False  # a compound quantity: "= 1 hour and 25 minutes", "= 5 feet 3 inches"
-    return True
+    # not a compound quantity: "= 1 hour and 25 minutes", "= 5 feet 3 inches"
+    return not (words and len(words) <= 3 and j < len(toks) and toks[j].kind == "NUM"
+                and all(w == "and" or w in _MEASURES for w in words))
 
 
 def _right_word_keeps_value(toks: list[Token], j: int, run: list[Token]) -> bool:

@@ -355,9 +355,11 @@ def _classify_letters(toks: list[Token]) -> None:
         nxt = toks[k + 1] if k + 1 < len(toks) else None
         word = t.words[0]
         # "papers/inch", "kg/portion": a unit ratio, not arithmetic
-        if prev is not None and prev.kind == "OP" and prev.op == "/" and k >= 2 and toks[k - 2].kind in ("LETTERS", "WORD"):
+        if (prev is not None and prev.kind == "OP" and prev.op == "/" and k >= 2
+                and toks[k - 2].kind in ("LETTERS", "WORD")):
             prev = None
-        if nxt is not None and nxt.kind == "OP" and nxt.op == "/" and k + 2 < len(toks) and toks[k + 2].kind == "LETTERS":
+        if (nxt is not None and nxt.kind == "OP" and nxt.op == "/" and k + 2 < len(toks)
+                and toks[k + 2].kind == "LETTERS"):
             nxt = None
         touch_prev = prev is not None and not t.space_before and prev.kind in ("NUM", "RP", "OP", "LB", "RB",
                                                                                "PCT", "FACT", "VAR")

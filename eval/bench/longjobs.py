@@ -165,7 +165,8 @@ def _table(title: str, rows: list[Row]) -> float:
         print(f"| {label:<14} | {in_flight:>9} | {run[0]:>10} | {run[1]:>7.1f} | {_tps(run):>6.0f} | {_tps(raw):>9.0f} "
               f"| {_tps(run) / _tps(raw):>5.2f} | {run[2]:>4.1f} |")
     ratio = _tps(rows[0][2]) / _tps(rows[0][3])
-    print(f"default / raw engine = {ratio:.2f} (goal >= 0.9: {'met' if ratio >= 0.9 else 'MISSED'}); raw tok/s = the raw "
+    print(f"default / raw engine = {ratio:.2f} (goal >= 0.9: {'met' if ratio >= 0.9 else 'MISSED'}); "
+          "raw tok/s = the raw "
           "engine on the same requests right before; load = 1-minute load average after the run (2 = both cores "
           "busy)\n", flush=True)
     return ratio

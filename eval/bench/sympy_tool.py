@@ -282,7 +282,8 @@ def main(argv: list[str] | None = None) -> None:
     pb_math = data / "processbench" / "math.json"
     if "worker" not in args.skip and pb_math.exists() and args.worker_solutions > 0:
         w = run_worker(json.loads(pb_math.read_text())[:args.worker_solutions])
-        print(f"\nWorker (critic.timebox) on {w['n']} ProcessBench-math solutions: {w['worker_ms']:.1f} ms per solution "
+        print(f"\nWorker (critic.timebox) on {w['n']} ProcessBench-math solutions: "
+              f"{w['worker_ms']:.1f} ms per solution "
               f"through the worker, {w['direct_ms']:.1f} ms in this process (ratio "
               f"{w['worker_ms'] / w['direct_ms']:.2f}); same verdicts: {w['same']}")
     print(TARGETS)
