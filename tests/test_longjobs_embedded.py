@@ -157,3 +157,40 @@ def test_killing_the_engine_process_mid_refine_exits_3_and_a_rerun_completes(tmp
     assert sorted(r["id"] for r in final) == sorted(r["id"] for r in rows)  # every row exactly once
     assert all(r["error"] is None for r in final)
     assert complete_lines(out)[: len(lines)] == lines  # rows written before the kill are kept as they were
+
+
+def test_ctrl_c_during_engine_start_is_an_interruption_and_leaves_no_process(tmp_path):
+    """A terminal's Ctrl-C reaches the whole process group, vLLM's engine core included: its death during start-up
+    must read as the interruption it is (exit 130, rerun to resume), not as "vLLM could not load" (exit 2)."""
+    psutil = pytest.importorskip("psutil")
+    pytest.importorskip("vllm")
+    from test_refine_crash import arithmetic_rows
+
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in arithmetic_rows(4)))
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(refine_command(src, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        cores: list = []
+        while not cores and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            try:
+                cores = [p for p in psutil.Process(proc.pid).children(recursive=True) if "EngineCore" in p.name()]
+            except psutil.NoSuchProcess:
+                break
+        assert cores and not complete_lines(out), proc.communicate()[1][-3000:]
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C on a terminal does
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    ours = [line for line in err.splitlines() if line.startswith("deepcritic:")]
+    assert proc.returncode == 130, err[-3000:]
+    assert ours == ["deepcritic: interrupted (rerun the same command to resume)"], err[-3000:]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in cores):
+        time.sleep(0.2)
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in cores)  # no engine left behind

@@ -32,10 +32,14 @@ engine core process died) and ``EngineGenerateError`` (an unexpected failure ins
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import logging
 import os
+import signal
+import threading
 import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from critic.engines._chat import render_prompt_ids
@@ -89,6 +93,30 @@ def _finish_reason(reason: str | None) -> FinishReason:
     return "error"
 
 
+@contextlib.contextmanager
+def _watch_interrupts() -> Iterator[Callable[[], bool]]:
+    """Yield a function telling whether SIGINT arrived during the block; the previous handler still runs. Off the
+    main thread, where no handler can be installed, it always answers False."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    seen: list[int] = []
+    previous = signal.getsignal(signal.SIGINT)
+
+    def note(signum: int, frame: Any) -> None:
+        seen.append(signum)
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_DFL:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield lambda: bool(seen)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class VllmEngine(LoopBackedEngine):
     """ChatEngine backed by an in-process ``vllm.v1.engine.async_llm.AsyncLLM``."""
 
@@ -132,9 +160,14 @@ class VllmEngine(LoopBackedEngine):
         # other subprocess this program starts later.
         ld_preload = os.environ.get("LD_PRELOAD")
         try:
-            self._llm = self._loop.run(self._start(AsyncLLM, engine_args))
-        except Exception as exc:
+            with _watch_interrupts() as interrupted:
+                self._llm = self._loop.run(self._start(AsyncLLM, engine_args))
+        except BaseException as exc:
             self._loop.close()
+            if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit: as they are
+                raise
+            if interrupted():  # Ctrl-C reaches the engine core too (one process group): not a load failure
+                raise KeyboardInterrupt from exc
             detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             raise EngineError(f"vLLM could not load {model!r}: {detail}") from exc
         finally:
