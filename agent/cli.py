@@ -27,9 +27,9 @@ examples:
   deepcritic solve "Tom has 3 apples and buys 5 more. How many apples does he have?"
   deepcritic solve --json --max-rounds 2 --max-tokens 256 "What is 12 * 13?"
   deepcritic critique solution.json                 # {"problem": ..., "steps": [...]} or {"response": ...}
-  echo "Step 1: 2+2=5. Step 2: ..." | deepcritic critique - --problem "What is 2+2?"
+  printf 'Step 1: 2+2=5.\\nStep 2: So the answer is 5.\\n' | deepcritic critique - --problem "What is 2+2?"
   deepcritic refine outputs.jsonl -o refined.jsonl
-  deepcritic refine processbench-gsm8k -o refined.jsonl --limit 20 --critic vllm:/models/deepcritic-7b \
+  deepcritic refine processbench-gsm8k -o refined.jsonl --limit 20 --critic vllm:/models/deepcritic-7b \\
       --critic-args tensor_parallel_size=2 --critic-args max_model_len=16384
   deepcritic refine outputs.jsonl -o part-3.jsonl --shard 3/8          # one task of an 8-way job array
   deepcritic merge -o refined.jsonl part-*.jsonl                       # join the shards, one row per id

@@ -36,10 +36,12 @@ examples:
   deepcritic eval error-id --critic vllm:Qwen/Qwen2.5-7B-Instruct --prompt processbench --decoding maj -k 8 \\
       --temperature 0.7 --data processbench-math -o runs/qwen-maj8
   deepcritic eval error-id --config run.yaml -o runs/x     # YAML/JSON with the same fields; flags override
-  deepcritic eval error-id --critic vllm:Keven16/DeepCritic-7B-RL-PRM800K --protocol deepcritic \
+  deepcritic eval error-id --critic vllm:Keven16/DeepCritic-7B-RL-PRM800K --protocol deepcritic \\
       --prompt-template DeepCritic/ProcessBench/code/templates/critique_template_new.txt --data processbench -o runs/p1
-  deepcritic eval error-id --critic vllm:Qwen/Qwen2.5-7B-Instruct --protocol processbench \
+  deepcritic eval error-id --critic vllm:Qwen/Qwen2.5-7B-Instruct --protocol processbench \\
       --prompt-template ProcessBench/code/templates/critique_template.txt --data processbench -o runs/qwen-pb
+  deepcritic eval error-id --critic vllm:Qwen/Qwen2.5-72B-Instruct --critic-args tensor_parallel_size=4 \\
+      --data processbench --shard 2/4 -o runs/qwen72b-part2      # one task of a 4-way job array
 
 protocols (--protocol; explicit flags override a preset's values):
   ours          greedy, 2048 tokens; our prompt and parser (sample / maj: T=0.7; maj k=8)
@@ -47,8 +49,6 @@ protocols (--protocol; explicit flags override a preset's values):
                 'contains'; no system message; answer = last \\boxed{} as int; maj votes only with **Answer**:
   processbench  greedy, 8192 tokens, seed 42 (maj: k=8, T=1.0, top_p 0.9); 0-based <paragraph_i>; no system
                 message; answer = last \\boxed{} as int
-  deepcritic eval error-id --critic vllm:Qwen/Qwen2.5-72B-Instruct --critic-args tensor_parallel_size=4 \
-      --data processbench --shard 2/4 -o runs/qwen72b-part2
 
 data: processbench (= all four subsets), processbench-gsm8k, processbench-math, processbench-olympiadbench,
 processbench-omnimath, mr-gsm8k, or a ProcessBench/PRM800K-format file path (repeat --data for several).
