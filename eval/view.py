@@ -100,8 +100,9 @@ def normalise(row: Mapping) -> dict:
     if "trace" not in row and "critique" in row and "steps" in row and "round" in row:
         return {"problem": row.get("problem", ""), "steps": row["steps"], "trace": [dict(row)],
                 "rounds": 1, "stop_reason": None}
-    if "trace" not in row and "error" not in row:
-        raise ViewError(f"not a solve/refine result (fields: {', '.join(sorted(row)[:8])})")
+    if "trace" not in row and not row.get("error"):  # an error row has no trace; any other row must have one
+        hint = "; eval predictions are summarised by `deepcritic eval report RUN`" if "pred_label0" in row else ""
+        raise ViewError(f"not a solve/refine result (fields: {', '.join(sorted(row)[:8])}){hint}")
     return dict(row)
 
 

@@ -83,6 +83,23 @@ def test_rejects_other_files(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("row", [
+    # eval error-id predictions: an "error" key (null) but no trace
+    {"key": "gsm8k/1", "id": "1", "label0": 2, "pred_label0": -1, "status": "ok", "critique": "…", "error": None},
+    {"id": "x", "problem": "What is 2 + 2?", "error": None},  # a finished row without a trace
+    {"id": "y", "problem": "What is 2 + 2?", "error": ""},
+])
+def test_rows_that_are_no_result_are_refused_not_drawn_empty(tmp_path, capsys, row):
+    src = tmp_path / "predictions.jsonl"
+    src.write_text(json.dumps(row) + "\n")
+    with pytest.raises(ViewError, match="not a solve/refine result"):
+        load_results(src)
+    assert view_main([str(src)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and ("eval report" in err) == ("pred_label0" in row)
+    assert not (tmp_path / "predictions.html").exists()
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
