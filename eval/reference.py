@@ -39,11 +39,18 @@ class ReferenceNumbers(StrictConfig):
     @field_validator("subsets")
     @classmethod
     def _known_metrics(cls, value: dict[str, float | dict[str, float]]) -> dict[str, float | dict[str, float]]:
+        percents: list[float] = []
         for subset, numbers in value.items():
             if isinstance(numbers, dict):
                 unknown = sorted(set(numbers) - {"f1", "acc_err", "acc_cor"})
                 if unknown:
                     raise ValueError(f"{subset}: unknown metric {unknown[0]!r} (use f1, acc_err, acc_cor)")
+            for key, number in (numbers.items() if isinstance(numbers, dict) else [("f1", numbers)]):
+                if not 0 <= number <= 100:
+                    raise ValueError(f"{subset}: {key} {number} is not a percentage (0 to 100)")
+                percents.append(number)
+        if percents and max(percents) <= 1 and any(0 < p < 1 for p in percents):
+            raise ValueError("every number is at most 1: write percentages (F1 62.3, not 0.623)")
         return value
 
     def metric(self, subset: str, key: str = "f1") -> float | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import pytest
 
@@ -345,6 +346,24 @@ def test_reference_numbers_compare_only_common_subsets(tmp_path, fixtures_dir, c
     (tmp_path / "typo.yaml").write_text("name: x\nsource: y\nsubset: {}\n")
     assert main(["report", str(out), "--reference", str(tmp_path / "typo.yaml")]) == 2
     assert "nearest valid key: 'subsets'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("subsets, says", [
+    ("{gsm8k: 150.0}", "gsm8k: f1 150.0 is not a percentage"),
+    ("{gsm8k: -1}", "gsm8k: f1 -1.0 is not a percentage"),
+    ("{math: {acc_err: 101}}", "math: acc_err 101.0 is not a percentage"),
+    ("{gsm8k: 0.5, math: 0.623}", "write percentages"),  # fractions by mistake
+])
+def test_reference_numbers_must_be_percentages(tmp_path, subsets, says):
+    from critic.configs import ConfigError
+    from eval.reference import load_reference
+
+    ref = tmp_path / "ref.yaml"
+    ref.write_text(f"name: x\nsource: y\nsubsets: {subsets}\n")
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        load_reference(ref)
+    ref.write_text("name: x\nsource: y\nsubsets: {gsm8k: 0.0, math: 62.3, omnimath: 100}\n")
+    assert load_reference(ref).metric("omnimath") == 100.0
 
 
 def test_readme_reproduction_commands_parse_into_the_documented_presets(tmp_path, monkeypatch):
