@@ -194,3 +194,33 @@ def test_ctrl_c_during_engine_start_is_an_interruption_and_leaves_no_process(tmp
     while time.monotonic() < deadline and any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in cores):
         time.sleep(0.2)
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in cores)  # no engine left behind
+
+
+def test_a_job_killed_with_sigkill_leaves_no_engine_process(tmp_path):
+    """``kill -9`` of the job alone (not its process group): vLLM's engine core and workers, which do not watch
+    their parent, are killed by the engine's watchdog (critic.engines._reaper) instead of holding memory."""
+    psutil = pytest.importorskip("psutil")
+    pytest.importorskip("vllm")
+    from test_refine_crash import arithmetic_rows
+
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in arithmetic_rows(12)))
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(refine_command(src, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while not complete_lines(out) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert proc.poll() is None
+        engine = [p for p in psutil.Process(proc.pid).children(recursive=True) if "VLLM" in p.name()]
+        assert engine, [p.name() for p in psutil.Process(proc.pid).children(recursive=True)]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        gone, alive = psutil.wait_procs(engine, timeout=30)
+        assert not alive, [(p.pid, p.name()) for p in alive]
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

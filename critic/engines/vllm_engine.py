@@ -44,6 +44,7 @@ from typing import Any
 
 from critic.engines._chat import render_prompt_ids
 from critic.engines._loop import BackgroundLoop, LoopBackedEngine
+from critic.engines._reaper import descendants, reap_on_parent_death
 from critic.engines.base import Chat, EngineDead, EngineError, FinishReason, Generation, RequestRejected, Sampling
 from critic.engines.options import reject_unknown
 
@@ -159,6 +160,7 @@ class VllmEngine(LoopBackedEngine):
         # vLLM's CPU platform sets LD_PRELOAD (tcmalloc, libgomp) for its engine process; keep that out of every
         # other subprocess this program starts later.
         ld_preload = os.environ.get("LD_PRELOAD")
+        before = descendants()
         try:
             with _watch_interrupts() as interrupted:
                 self._llm = self._loop.run(self._start(AsyncLLM, engine_args))
@@ -175,6 +177,8 @@ class VllmEngine(LoopBackedEngine):
                 os.environ.pop("LD_PRELOAD", None)
             else:
                 os.environ["LD_PRELOAD"] = ld_preload
+        # The engine core does not watch this process: a watchdog kills it (and its workers) if we are killed.
+        self._reaper = reap_on_parent_death(descendants() - before)
         # vLLM registers weakref finalizers that kill the engine core at exit; atexit runs hooks last-in first-out,
         # so registering here (after them) stops the output handler first and the exit stays quiet.
         atexit.register(self.close)
@@ -263,6 +267,9 @@ class VllmEngine(LoopBackedEngine):
                 self._loop.run(self._shutdown(llm))
             except Exception as exc:  # a dead core can fail its own shutdown; the process is gone either way
                 log.debug("vLLM shutdown after failure: %s", exc)
+        reaper = getattr(self, "_reaper", None)
+        if reaper is not None:
+            reaper.stop()
         self._loop.close()
 
     @staticmethod
