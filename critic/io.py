@@ -209,6 +209,34 @@ def read_rows_file(path: str | os.PathLike[str], on_bad: OnBad | None = None) ->
     return rows
 
 
+def check_input_ids(numbered_ids: Iterable[tuple[int, str]], where: str) -> None:
+    """Refuse an input that a job would key by id and so silently shrink: no rows at all, or two rows with one id.
+    ``numbered_ids``: ``(1-based row number, id)`` of every row, in order; ``where`` names the input (its path).
+    ValueError (one line, a usage error on the command line): ``"<where>: no rows"`` or ``"<where>: id 'x' is on
+    rows 3 and 7; ids must be unique"``. Every loader of job inputs (benchmarks, ``refine`` inputs, training inputs)
+    calls it."""
+    first: dict[str, int] = {}
+    for number, row_id in numbered_ids:
+        held = first.setdefault(row_id, number)
+        if held != number:
+            raise ValueError(f"{where}: id {row_id!r} is on rows {held} and {number}; ids must be unique")
+    if not first:
+        raise ValueError(f"{where}: no rows")
+
+
+def read_keyed_rows(paths: Sequence[str | os.PathLike[str]], key: str | None = None) -> tuple[str, list[Row]]:
+    """``(key, rows)`` of job outputs about to be merged (shards), read strictly: every line a JSON object with a
+    non-null ``key`` (default: :func:`row_key` of the first row), so that no row is dropped unseen. A missing file
+    has no rows. ValueError ``"<path>: row N: invalid JSON (...)"`` (a torn last line too: finish that job first) or
+    ``"<path>: row N: no 'id' field"``."""
+    numbered = [(Path(p), n, row) for p in paths if Path(p).is_file() for n, row in iter_jsonl(p)]
+    key = key or row_key(row for _, _, row in numbered)
+    for path, number, row in numbered:
+        if row.get(key) is None:
+            raise ValueError(f"{path}: row {number}: no {key!r} field; every row of a job's output has one")
+    return key, [row for _, _, row in numbered]
+
+
 # -------------------------------------------------------------------------------------------------- resume rule
 
 
@@ -415,9 +443,10 @@ def row_key(rows: Iterable[Row]) -> str:
 
 def merge_jsonl(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], key: str | None = None) -> dict:
     """Join JSONL outputs (e.g. shards) into ``out`` with the resume rule: one row per id, in order of first
-    appearance. ``out`` is replaced atomically. Returns ``{"ids", "rows_read", "error_rows"}``."""
-    rows = [row for path in inputs for row in read_jsonl(path)]
-    key = key or row_key(rows)
+    appearance. ``out`` is replaced atomically. Returns ``{"ids", "rows_read", "error_rows"}``. The inputs are read
+strictly (:func:`read_keyed_rows`): a line that is not a JSON object or a row without an id is a ValueError naming
+the file and row, and ``out`` is left as it was."""
+    key, rows = read_keyed_rows(inputs, key)
     best = best_rows(rows, key)
     atomic_write_jsonl(out, best.values())
     return {"ids": len(best), "rows_read": len(rows), "error_rows": count_error_rows(best)}

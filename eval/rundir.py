@@ -29,6 +29,7 @@ from critic.io import (
     count_error_rows,
     hold,
     read_jsonl,
+    read_keyed_rows,
     row_key,
 )
 
@@ -153,11 +154,14 @@ def merge_runs(inputs: Sequence[str | Path], out_dir: str | Path) -> dict:
     merged_config = module.CONFIG_TYPE.model_validate(fields | {"shard": None})
     out_dir = Path(out_dir)
     names = sorted({p.name for f in folders for p in f.glob("*.jsonl")})
+    # Every file read (strictly: a bad line or a row without its key is an error) before the output is touched.
+    merged = {}
+    for name in names:
+        key, rows = read_keyed_rows([f / name for f in folders])
+        merged[name] = best_rows(rows, key)
     files: dict[str, int] = {}
     with open_run(out_dir, merged_config, prompts=configs[0].get(PROMPTS_KEY)) as out_dir:
-        for name in names:
-            rows = [row for f in folders for row in read_jsonl(f / name)]
-            best = best_rows(rows, row_key(rows))
+        for name, best in merged.items():
             atomic_write_jsonl(out_dir / name, best.values())
             files[name] = len(best)
         metrics = module.finish(merged_config, out_dir)

@@ -121,7 +121,7 @@ def merge_runs(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[
     :data:`RUN_ONLY_FIELDS`. Returns the rebuilt stats."""
     import importlib
 
-    from critic.io import atomic_write_jsonl, best_rows, hold, read_jsonl
+    from critic.io import atomic_write_jsonl, best_rows, hold, read_keyed_rows
 
     folders = [Path(p) for p in inputs]
     configs = []
@@ -142,10 +142,11 @@ def merge_runs(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[
     module = importlib.import_module(stages[kind])
     fields = {k: v for k, v in configs[0].items() if k != "kind"}
     cfg = module.CONFIG_TYPE.model_validate(fields | {"output_dir": str(out), "shard": None})
+    # Read strictly (a bad line or a row without an id is an error) before the output is touched.
+    merged = best_rows(read_keyed_rows([folder / RESULTS for folder in folders], "id")[1])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with hold(out, folder=True):
-        merged = best_rows(row for folder in folders for row in read_jsonl(folder / RESULTS))
         atomic_write_jsonl(out / RESULTS, merged.values())
         write_run_config(out, kind, cfg)
         return module.rebuild(cfg, folders, list(merged))
