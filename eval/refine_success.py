@@ -30,7 +30,16 @@ from pydantic import Field, model_validator
 from critic.data import load_dataset_by_name
 from critic.engines.base import ChatEngine, Sampling, check_generations
 from critic.grading import answers_match
-from critic.io import JsonlWriter, Shard, done_ids, is_error_row, read_best_rows, read_jsonl, select_shard
+from critic.io import (
+    JsonlWriter,
+    Shard,
+    check_input_ids,
+    done_ids,
+    is_error_row,
+    iter_jsonl,
+    read_best_rows,
+    select_shard,
+)
 from critic.jobs import WindowedEngine, error_text, item_workers, progress_bar, run_sync, stream
 from critic.prompts import CriticPromptSettings
 from critic.records import Problem, SympyMode
@@ -157,7 +166,10 @@ def load_initial(config: RefineConfig, problems: dict[str, tuple[str, Problem]],
     """
     by_problem_id = {p.id: key for key, (_, p) in problems.items()}
     done = set(read_best_rows(path))
-    rows = read_jsonl(config.initial)
+    numbered = list(iter_jsonl(config.initial))
+    check_input_ids(((n, str(row["id"]) if row.get("id") is not None else f"#{n}") for n, row in numbered),
+                    config.initial)  # one solution per id: a second one would be dropped unseen
+    rows = [row for _, row in numbered]
     matched = 0
     with JsonlWriter(path) as writer:
         for row in rows:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main
-from critic.io import merge_jsonl, read_jsonl, write_jsonl
+from critic.io import merge_jsonl, write_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -101,3 +101,116 @@ def test_merge_of_training_folders_refuses_bad_rows(tmp_path, bad_line):
     with pytest.raises(ValueError, match=r"mc2/results\.jsonl: row \d+: "):
         merge_runs([tmp_path / "mc1", tmp_path / "mc2"], tmp_path / "merged")
     assert not (tmp_path / "merged").exists()
+
+
+# ------------------------------------------------------------------------------------ 2. duplicate ids in inputs
+
+
+UNREACHABLE = "openai:http://127.0.0.1:9/v1"  # any engine work would fail with exit 3, not 2
+
+
+def refine_input(path: Path, ids: list) -> Path:
+    rows = [{"problem": f"What is {i} + 1?", "steps": [f"{i} + 1 = {i + 1}."]} for i in range(len(ids))]
+    for row, row_id in zip(rows, ids):
+        if row_id is not None:
+            row["id"] = row_id
+    return write_lines(path, [json.dumps(r) for r in rows])
+
+
+@pytest.mark.parametrize(("ids", "dup", "rows"), [
+    ([f"r{i}" for i in range(9)] + ["r3"], "r3", (4, 10)),
+    (["a", "a"], "a", (1, 2)),
+    ([1, None, "1"], "1", (1, 3)),  # ids compare as text, as the output rows key them
+])
+def test_refine_refuses_duplicate_ids_before_any_work(tmp_path, capsys, ids, dup, rows):
+    src = refine_input(tmp_path / "in.jsonl", ids)
+    out = tmp_path / "out.jsonl"
+    assert main(["refine", str(src), "-o", str(out), "--generator", UNREACHABLE, "--no-progress"]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert f"id {dup!r} is on rows {rows[0]} and {rows[1]}" in line and "in.jsonl" in line, line
+    assert not out.exists()
+    # with --limit or --shard the whole input is still checked
+    assert main(["refine", str(src), "-o", str(out), "--generator", UNREACHABLE, "--no-progress", "--limit", "1",
+                 "--shard", "1/2"]) == 2
+
+
+def test_refine_batch_refuses_duplicates_in_given_rows(tmp_path):
+    from agent.batch import refine_batch
+
+    with pytest.raises(ValueError, match=r"the input rows: id 'x' is on rows 1 and 3"):
+        refine_batch([{"id": "x", "problem": "p"}, {"problem": "q"}, {"id": "x", "problem": "r"}],
+                     tmp_path / "o.jsonl", generator=UNREACHABLE)
+
+
+def _processbench(path: Path, ids: list) -> Path:
+    rows = [{"id": i, "problem": "p", "steps": ["s"], "label": -1} for i in ids]
+    path.write_text(json.dumps(rows))
+    return path
+
+
+@pytest.mark.parametrize(("loader", "make", "message"), [
+    ("processbench", lambda p: _processbench(p / "pb.json", ["a", "b", "a"]), "id 'a' is on rows 1 and 3"),
+    ("mr-gsm8k", lambda p: _processbench(p / "mr.json", [7, 8, 7]), "id 'mr-gsm8k-7' is on rows 1 and 3"),
+    ("math", lambda p: write_lines(p / "m.jsonl", [json.dumps({"problem": "p", "answer": "1", "unique_id": u})
+                                                   for u in ("u1", "u2", "u2")]), "id 'u2' is on rows 2 and 3"),
+    ("math", lambda p: write_lines(p / "m.jsonl", [json.dumps({"problem": "p", "answer": "1", "idx": 5}), "",
+                                                   json.dumps({"problem": "q", "answer": "2", "idx": 5})]),
+     "id 'math-5' is on rows 1 and 3"),  # JSONL rows are numbered by line
+])
+def test_data_loaders_refuse_duplicate_ids(tmp_path, loader, make, message):
+    from critic.data import load_dataset_by_name, load_math, load_mr_gsm8k, load_processbench
+
+    path = make(tmp_path)
+    direct = {"processbench": load_processbench, "mr-gsm8k": load_mr_gsm8k, "math": load_math}[loader]
+    with pytest.raises(ValueError, match=message):
+        direct(str(path))
+    if loader != "mr-gsm8k":  # mr-gsm8k is sniffed as processbench format from a file path: its own ids
+        with pytest.raises(ValueError, match=message):
+            load_dataset_by_name(str(path), limit=1)
+
+
+def test_eval_loads_refuse_duplicate_ids(tmp_path, capsys):
+    from eval.cli import main as eval_main
+
+    data = _processbench(tmp_path / "pb.json", ["a", "b", "b"])
+    assert eval_main(["error-id", "--critic", "sympy", "--data", str(data), "--no-progress",
+                      "-o", str(tmp_path / "run")]) == 2
+    assert "id 'b' is on rows 2 and 3" in one_line(capsys.readouterr().err)
+    assert not (tmp_path / "run" / "predictions.jsonl").exists()
+
+
+def test_refine_eval_initial_solutions_refuse_duplicate_ids(tmp_path):
+    from eval.refine_success import RefineConfig, load_initial, load_problems
+
+    problem = {"problem": "p", "answer": "1", "unique_id": "u"}
+    problems_file = write_lines(tmp_path / "math.jsonl", [json.dumps(problem)])
+    initial = write_lines(tmp_path / "initial.jsonl", [json.dumps({"id": "u", "steps": ["a"]}),
+                                                       json.dumps({"id": "u", "steps": ["b"]})])
+    config = RefineConfig(data=[str(problems_file)], initial=str(initial), generator="fake", critic="fake")
+    with pytest.raises(ValueError, match="id 'u' is on rows 1 and 2"):
+        load_initial(config, load_problems(config), tmp_path / "initial-out.jsonl")
+    assert not (tmp_path / "initial-out.jsonl").exists()
+
+
+def test_training_inputs_refuse_duplicate_ids(tmp_path):
+    from training.inputs import load_labeled_solutions
+    from training.mc_labels import load_problems
+
+    row = {"id": "s1", "problem": "p", "steps": ["a"], "label0": -1}
+    labeled = write_lines(tmp_path / "labels.jsonl", [json.dumps(row), json.dumps(row | {"id": "s2"}), json.dumps(row)])
+    with pytest.raises(ValueError, match="labels.jsonl: id 's1' is on rows 1 and 3"):
+        load_labeled_solutions(labeled)
+    problems = write_lines(tmp_path / "problems.jsonl", [json.dumps({"problem": f"p{i}", "answer": "1", "unique_id": u})
+                                                         for i, u in enumerate(["x", "y", "x"])])
+    with pytest.raises(ValueError, match="id 'x' is on rows 1 and 3"):
+        load_problems(str(problems))
+
+
+def test_real_benchmarks_have_unique_ids(data_dir):
+    from critic.data import KNOWN_DATASETS, load_dataset_by_name
+
+    for name, (_, relative, _) in KNOWN_DATASETS.items():
+        if not (data_dir / relative).is_file():
+            continue
+        rows = load_dataset_by_name(name)  # refuses a repeated id
+        assert rows and len({r.id for r in rows}) == len(rows), name
