@@ -420,6 +420,37 @@ class Shard:
         return [item for item in items if key(item) in self]
 
 
+def check_shard_cover(folders: Sequence[tuple[str | os.PathLike[str], str | None]]) -> None:
+    """Refuse to merge run folders that do not make up one whole run: ``folders`` is ``(folder, its shard spec or
+    None)`` for each. Either none is sharded (runs of the whole selection, joined by the resume rule), or all are
+    shards ``i/N`` of one ``N`` with every ``i`` in 1..N exactly once. ValueError (one line) otherwise, e.g.
+    ``"shards 2/2 missing; pass every shard folder"``: a merge of some shards would compute metrics over part of the
+    data under a config that says no shard."""
+    if not folders:
+        raise ValueError("no folders to merge")
+    parsed = [(str(folder), Shard.parse(spec)) for folder, spec in folders]
+    sharded = [(f, s) for f, s in parsed if s is not None]
+    if not sharded:
+        return
+    if len(sharded) != len(parsed):
+        whole = next(f for f, s in parsed if s is None)
+        raise ValueError(f"{sharded[0][0]} is shard {sharded[0][1]} but {whole} is not sharded; merge the shard "
+                         "folders of one run")
+    first_folder, first = sharded[0]
+    seen: dict[int, str] = {}
+    for folder, shard in sharded:
+        if shard.count != first.count:
+            raise ValueError(f"{first_folder} is shard {first} but {folder} is shard {shard}; the shards of one run "
+                             "share N")
+        if shard.index in seen:
+            raise ValueError(f"shard {shard} is given twice ({seen[shard.index]} and {folder})")
+        seen[shard.index] = folder
+    missing = [f"{i}/{first.count}" for i in range(1, first.count + 1) if i not in seen]
+    if missing:
+        raise ValueError(f"shard{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing; pass every shard "
+                         "folder")
+
+
 def shard_of(row_id: str, count: int) -> int:
     """0-based shard of an id among ``count``: SHA-256 of its UTF-8 bytes, first 8 bytes big-endian, mod ``count``."""
     digest = hashlib.sha256(row_id.encode("utf-8")).digest()

@@ -26,6 +26,7 @@ from critic.io import (
     atomic_write_json,
     atomic_write_jsonl,
     best_rows,
+    check_shard_cover,
     count_error_rows,
     hold,
     read_jsonl,
@@ -135,9 +136,10 @@ def run_kind(folder: str | Path) -> str:
 def merge_runs(inputs: Sequence[str | Path], out_dir: str | Path) -> dict:
     """Join run folders of one configuration (e.g. its shards) into ``out_dir`` and recompute the whole's metrics.
 
-    Every JSONL file of the inputs is joined by name with the resume rule (one row per key); the configs must agree
-    on everything but ``shard`` and the keys that do not change results; the merged config has no shard. Returns
-    ``{"kind", "files": {name: ids}, "error_rows", "metrics"}``.
+    The folders must be every shard of one run, or unsharded runs (:func:`critic.io.check_shard_cover`; ValueError
+    otherwise). Every JSONL file of the inputs is joined by name with the resume rule (one row per key); the configs
+    must agree on everything but ``shard`` and the keys that do not change results; the merged config has no shard.
+    Returns ``{"kind", "files": {name: ids}, "error_rows", "metrics"}``.
     """
     folders = [Path(p) for p in inputs]
     kinds = {run_kind(f) for f in folders}
@@ -150,6 +152,7 @@ def merge_runs(inputs: Sequence[str | Path], out_dir: str | Path) -> dict:
         diff = _differences(configs[0], other, (*RUN_ONLY_KEYS, "shard"))
         if diff:
             raise RunConfigMismatch(f"{folders[0]} and {folder} ran different settings ({', '.join(diff)})")
+    check_shard_cover([(f, c.get("shard")) for f, c in zip(folders, configs)])
     fields = {k: v for k, v in configs[0].items() if k != PROMPTS_KEY}  # the prompt record is derived, not a field
     merged_config = module.CONFIG_TYPE.model_validate(fields | {"shard": None})
     out_dir = Path(out_dir)

@@ -214,3 +214,46 @@ def test_real_benchmarks_have_unique_ids(data_dir):
             continue
         rows = load_dataset_by_name(name)  # refuses a repeated id
         assert rows and len({r.id for r in rows}) == len(rows), name
+
+
+# ------------------------------------------------------------------------------ 3. merge of part of the shards
+
+
+@pytest.mark.parametrize(("runs", "message"), [
+    ([("1/2",)], "shard 2/2 missing; pass every shard folder"),
+    ([("2/4",), ("4/4",)], "shards 1/4, 3/4 missing"),
+    ([("1/2",), ("2/2",), ("1/2",)], "shard 1/2 is given twice"),
+    ([("1/2",), ("1/3",)], "is shard 1/2 but"),
+    ([("1/2",), ("2/2",), ()], "is not sharded"),
+])
+def test_merge_of_eval_shards_needs_every_shard_once(tmp_path, capsys, runs, message):
+    folders = [_error_id_run(tmp_path, f"run{n}", *(["--shard", spec[0]] if spec else []))
+               for n, spec in enumerate(runs)]
+    capsys.readouterr()
+    assert main(["merge", "-o", str(tmp_path / "merged"), *map(str, folders)]) == 2
+    assert message in one_line(capsys.readouterr().err)
+    assert not (tmp_path / "merged").exists()
+
+
+def test_merge_of_whole_eval_runs_still_joins(tmp_path, capsys):
+    folders = [_error_id_run(tmp_path, f"run{n}") for n in (1, 2)]
+    assert main(["merge", "-o", str(tmp_path / "merged"), *map(str, folders)]) in (0, 1)
+    assert (tmp_path / "merged" / "metrics.json").is_file()
+
+
+def test_merge_of_training_shards_needs_every_shard_once(tmp_path):
+    from test_training_pipeline import mc_config, mc_script, write_problems
+
+    from critic.engines.fake import FakeScriptedEngine
+    from training.mc_labels import run_mc_labels
+    from training.pipeline import merge_runs
+
+    write_problems(tmp_path / "problems.jsonl")
+    for name, shard in [("mc1", "1/3"), ("mc3", "3/3"), ("whole", None)]:
+        run_mc_labels(mc_config(tmp_path, output_dir=str(tmp_path / name), shard=shard),
+                      engine=FakeScriptedEngine(mc_script()))  # FAKE engine: control flow only
+    with pytest.raises(ValueError, match="shard 2/3 missing"):
+        merge_runs([tmp_path / "mc1", tmp_path / "mc3"], tmp_path / "merged")
+    with pytest.raises(ValueError, match="is not sharded"):
+        merge_runs([tmp_path / "mc1", tmp_path / "whole"], tmp_path / "merged")
+    assert not (tmp_path / "merged").exists()
