@@ -215,6 +215,7 @@ async def arefine_batch(
     with hold(out_path):
         if overwrite and out_path.exists():
             out_path.unlink()
+        out_path.touch()  # "wrote 0 rows to OUT" (e.g. a shard with no rows) leaves an OUT to read
         done = done_ids(read_best_rows(out_path), retry_errors)
         pending = [(row_id, row) for row_id, row in unique if row_id not in done]
         summary = BatchSummary(out_path=str(out_path), run_id=uuid.uuid4().hex[:12], total=len(unique),

@@ -257,3 +257,57 @@ def test_merge_of_training_shards_needs_every_shard_once(tmp_path):
     with pytest.raises(ValueError, match="is not sharded"):
         merge_runs([tmp_path / "mc1", tmp_path / "whole"], tmp_path / "merged")
     assert not (tmp_path / "merged").exists()
+
+
+# ------------------------------------------------------------------------------------------- 4. empty inputs
+
+
+@pytest.mark.parametrize(("name", "text"), [("empty.jsonl", ""), ("blank.jsonl", "\n  \n"), ("empty.json", "[]")])
+def test_refine_refuses_an_empty_input(tmp_path, capsys, name, text):
+    src = tmp_path / name
+    src.write_text(text)
+    out = tmp_path / "out.jsonl"
+    assert main(["refine", str(src), "-o", str(out), "--generator", UNREACHABLE, "--no-progress"]) == 2
+    assert f"{name}: no rows" in one_line(capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_refine_shard_without_rows_still_leaves_its_output(tmp_path, capsys):
+    from critic.io import shard_of
+
+    row_id = "only"
+    empty_shard = next(i for i in (1, 2) if shard_of(row_id, 2) != i - 1)
+    src = refine_input(tmp_path / "in.jsonl", [row_id])
+    out = tmp_path / "out.jsonl"
+    assert main(["refine", str(src), "-o", str(out), "--generator", UNREACHABLE, "--no-progress", "--shard",
+                 f"{empty_shard}/2"]) == 0
+    assert "wrote 0 rows" in capsys.readouterr().out and out.is_file() and out.read_text() == ""
+
+
+@pytest.mark.parametrize(("name", "text"), [("pb.json", "[]"), ("m.jsonl", ""), ("m.jsonl", "\n\n")])
+def test_eval_refuses_an_empty_data_file(tmp_path, capsys, name, text):
+    from critic.data import load_math, load_processbench
+    from eval.cli import main as eval_main
+
+    data = tmp_path / name
+    data.write_text(text)
+    with pytest.raises(ValueError, match="no rows"):
+        (load_processbench if name.endswith(".json") else load_math)(str(data))
+    assert eval_main(["error-id", "--critic", "sympy", "--data", str(data), "--no-progress",
+                      "-o", str(tmp_path / "run")]) == 2
+    assert f"{name}: no rows" in one_line(capsys.readouterr().err)
+
+
+def test_training_inputs_refuse_empty_files(tmp_path):
+    from training.inputs import load_labeled_solutions
+    from training.mc_labels import load_problems
+
+    empty = write_lines(tmp_path / "empty.jsonl", [])
+    with pytest.raises(ValueError, match="empty.jsonl: no rows"):
+        load_labeled_solutions(empty)
+    with pytest.raises(ValueError, match="empty.jsonl: no rows"):
+        load_problems(str(empty))
+    prm_all_dropped = write_lines(tmp_path / "prm.jsonl", [json.dumps(
+        {"question": {"problem": "p"}, "label": {"steps": [], "finish_reason": "bad_problem"}})])
+    with pytest.raises(ValueError, match="no usable rows"):
+        load_labeled_solutions(prm_all_dropped)
