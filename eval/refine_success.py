@@ -27,7 +27,6 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from critic.data import load_dataset_by_name
 from critic.engines.base import ChatEngine, Sampling, check_generations
 from critic.grading import answers_match
 from critic.io import (
@@ -117,13 +116,7 @@ RESUMABLE_KEYS = (*rundir.RUN_ONLY_KEYS, "ablations")
 
 def load_problems(config: RefineConfig) -> dict[str, tuple[str, Problem]]:
     """``{key: (data name, problem)}`` with key = ``data/problem-id`` (unique across data sets), of ``config.shard``."""
-    out: dict[str, tuple[str, Problem]] = {}
-    for name in config.data:
-        for p in load_dataset_by_name(name, limit=config.limit, seed=config.seed):
-            if not isinstance(p, Problem) or not p.answer:
-                raise ValueError(f"{name} is not a problem set with gold answers (GSM8K / MATH format)")
-            label = rundir.data_label(name)
-            out.setdefault(f"{label}/{p.id}", (label, p))
+    out = rundir.load_problem_sets(config.data, config.limit, config.seed)
     return dict(select_shard(list(out.items()), config.shard, key=lambda item: item[0]))
 
 

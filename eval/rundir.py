@@ -35,6 +35,7 @@ from critic.io import (
 )
 
 Result = TypeVar("Result", bound=BaseModel)
+T = TypeVar("T")
 
 CONFIG = "config.json"
 METRICS = "metrics.json"
@@ -108,6 +109,40 @@ def open_run(out_dir: str | Path, config: BaseModel, ignore: Iterable[str] = RUN
 def data_label(name: str) -> str:
     """How a data set is named in keys and tables: a known name as is, a file by its stem."""
     return name if name in KNOWN_DATASETS else Path(name).stem
+
+
+def keyed_items(items: Iterable[tuple[str, str, T]]) -> dict[str, T]:
+    """``{key: item}`` of ``(key, data name, item)`` triples over the data sets of a run (their ids are unique
+    within each set: critic.data refuses repeats). A data set named twice counts once; two data sets that give one
+    key (``a/test.jsonl`` and ``b/test.jsonl`` both label their rows ``test/...``) are a ValueError, one line: rows
+    keyed alike would silently replace each other."""
+    out: dict[str, T] = {}
+    source: dict[str, str] = {}
+    for key, name, item in items:
+        held = source.setdefault(key, name)
+        if held != name:
+            raise ValueError(f"data sets {held} and {name} both give key {key!r}; rename one file so their labels "
+                             "differ")
+        out.setdefault(key, item)
+    return out
+
+
+def load_problem_sets(names: Sequence[str], limit: int | None, seed: int | None) -> dict[str, tuple[str, Any]]:
+    """``{key: (data label, Problem)}`` over problem sets with gold answers (GSM8K / MATH format), key =
+    ``label/problem-id`` (:func:`keyed_items`: unique across sets); ``limit`` / ``seed`` per set as in
+    :func:`critic.data.load_dataset_by_name`. ValueError for a set without gold answers."""
+    from critic.data import load_dataset_by_name
+    from critic.records import Problem
+
+    def items():
+        for name in names:
+            for p in load_dataset_by_name(name, limit=limit, seed=seed):
+                if not isinstance(p, Problem) or not p.answer:
+                    raise ValueError(f"{name} is not a problem set with gold answers (GSM8K / MATH format)")
+                label = data_label(name)
+                yield f"{label}/{p.id}", name, (label, p)
+
+    return keyed_items(items())
 
 
 def error_rows(out_dir: str | Path) -> int:

@@ -311,3 +311,22 @@ def test_training_inputs_refuse_empty_files(tmp_path):
         {"question": {"problem": "p"}, "label": {"steps": [], "finish_reason": "bad_problem"}})])
     with pytest.raises(ValueError, match="no usable rows"):
         load_labeled_solutions(prm_all_dropped)
+
+
+def test_eval_data_sets_that_share_keys_are_refused(tmp_path, capsys):
+    from eval.cli import main as eval_main
+    from eval.refine_success import RefineConfig, load_problems
+    from eval.tts import TtsConfig, _problems
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    one, two = _processbench(tmp_path / "a" / "pb.json", ["x"]), _processbench(tmp_path / "b" / "pb.json", ["x", "y"])
+    assert eval_main(["error-id", "--critic", "sympy", "--data", str(one), "--data", str(two), "--no-progress",
+                      "-o", str(tmp_path / "run")]) == 2
+    assert "both give key 'pb/x'" in one_line(capsys.readouterr().err)
+    maths = [write_lines(tmp_path / d / "test.jsonl", [json.dumps({"problem": "p", "answer": "1", "unique_id": "u"})])
+             for d in ("a", "b")]
+    for config_type, load in ((RefineConfig, load_problems), (TtsConfig, _problems)):
+        with pytest.raises(ValueError, match="both give key 'test/u'"):
+            load(config_type(data=[str(m) for m in maths], generator="fake", critic="fake"))
+        assert len(load(config_type(data=[str(maths[0])] * 2, generator="fake", critic="fake"))) == 1  # named twice
