@@ -30,7 +30,16 @@ from agent.solve import final_answer, make_context, run_loop
 from critic.engines.base import ChatEngine, Sampling
 from critic.grading import answers_match
 from critic.guided import CriticFormat
-from critic.io import JsonlWriter, count_error_rows, done_ids, hold, read_best_rows, read_rows_file, select_shard
+from critic.io import (
+    JsonlWriter,
+    check_input_ids,
+    count_error_rows,
+    done_ids,
+    hold,
+    read_best_rows,
+    read_rows_file,
+    select_shard,
+)
 from critic.jobs import engine_window, error_text, progress_bar, run_sync, stream
 from critic.prompts import CriticPrompt
 from critic.records import SympyMode
@@ -50,7 +59,6 @@ class BatchSummary(BaseModel):
     skipped: int  # already in the output (resume)
     done: int  # written by this run, error rows included
     errors: int  # error rows written by this run
-    duplicates: int  # input rows whose id appeared earlier in the input (not run)
     accepted: int
     error_rows: int = 0  # ids of this input whose row in the output is an error row, after this run
     correct_before: int | None = None  # rows with a gold answer whose initial / final answer matches it
@@ -195,30 +203,23 @@ async def arefine_batch(
     """Async :func:`refine_batch`."""
     if concurrency is not None and concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-    inputs = load_rows(rows)
+    inputs = [(_row_id(row, index), row) for index, row in enumerate(load_rows(rows))]
+    # Output rows are keyed by id: an empty input or two rows with one id would silently write fewer rows.
+    check_input_ids(((index, row_id) for index, (row_id, _) in enumerate(inputs, 1)),
+                    str(rows) if isinstance(rows, (str, Path)) else "the input rows")
     if limit is not None:
         inputs = inputs[:limit]
-    unique: list[tuple[str, Row]] = []
-    seen: set[str] = set()
-    duplicates = 0
-    for index, row in enumerate(inputs):
-        row_id = _row_id(row, index)
-        if row_id in seen:
-            duplicates += 1
-            continue
-        seen.add(row_id)
-        unique.append((row_id, row))
-    unique = select_shard(unique, shard, key=lambda item: item[0])
+    unique = select_shard(inputs, shard, key=lambda item: item[0])
     wanted = {row_id for row_id, _ in unique}
     out_path = Path(out_path)
     with hold(out_path):
         if overwrite and out_path.exists():
             out_path.unlink()
+        out_path.touch()  # "wrote 0 rows to OUT" (e.g. a shard with no rows) leaves an OUT to read
         done = done_ids(read_best_rows(out_path), retry_errors)
         pending = [(row_id, row) for row_id, row in unique if row_id not in done]
         summary = BatchSummary(out_path=str(out_path), run_id=uuid.uuid4().hex[:12], total=len(unique),
-                               skipped=len(unique) - len(pending), done=0, errors=0, duplicates=duplicates,
-                               accepted=0)
+                               skipped=len(unique) - len(pending), done=0, errors=0, accepted=0)
         if pending:
             ctx = make_context(generator, critic, max_rounds=max_rounds, sympy=sympy, sampling=sampling,
                                critic_sampling=critic_sampling, critic_prompt=critic_prompt,

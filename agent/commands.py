@@ -196,7 +196,9 @@ def make_merge_parser(subparsers) -> argparse.ArgumentParser:
         "merge", help="join shard outputs (JSONL files or run folders), one row per id", formatter_class=RAW,
         epilog="Rows are joined with the resume rule: per id the last row that is not an error row wins, else the "
                "last error row.\nRun folders (eval, train mc-label / seed) are joined file by file and their metrics "
-               "or datasets rebuilt for the whole.\nexamples:\n"
+               "or datasets rebuilt for the whole; shard folders are merged only all together (each i of N once).\n"
+               "Inputs are read strictly: a line that is not a JSON object, or a row without its id, is an error.\n"
+               "examples:\n"
                "  deepcritic merge -o refined.jsonl part-1.jsonl part-2.jsonl\n"
                "  deepcritic merge -o runs/pb runs/pb-shard1 runs/pb-shard2")
     parser.add_argument("inputs", nargs="+", metavar="IN", help="shard outputs: all JSONL files or all run folders")

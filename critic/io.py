@@ -209,6 +209,34 @@ def read_rows_file(path: str | os.PathLike[str], on_bad: OnBad | None = None) ->
     return rows
 
 
+def check_input_ids(numbered_ids: Iterable[tuple[int, str]], where: str) -> None:
+    """Refuse an input that a job would key by id and so silently shrink: no rows at all, or two rows with one id.
+    ``numbered_ids``: ``(1-based row number, id)`` of every row, in order; ``where`` names the input (its path).
+    ValueError (one line, a usage error on the command line): ``"<where>: no rows"`` or ``"<where>: id 'x' is on
+    rows 3 and 7; ids must be unique"``. Every loader of job inputs (benchmarks, ``refine`` inputs, training inputs)
+    calls it."""
+    first: dict[str, int] = {}
+    for number, row_id in numbered_ids:
+        held = first.setdefault(row_id, number)
+        if held != number:
+            raise ValueError(f"{where}: id {row_id!r} is on rows {held} and {number}; ids must be unique")
+    if not first:
+        raise ValueError(f"{where}: no rows")
+
+
+def read_keyed_rows(paths: Sequence[str | os.PathLike[str]], key: str | None = None) -> tuple[str, list[Row]]:
+    """``(key, rows)`` of job outputs about to be merged (shards), read strictly: every line a JSON object with a
+    non-null ``key`` (default: :func:`row_key` of the first row), so that no row is dropped unseen. A missing file
+    has no rows. ValueError ``"<path>: row N: invalid JSON (...)"`` (a torn last line too: finish that job first) or
+    ``"<path>: row N: no 'id' field"``."""
+    numbered = [(Path(p), n, row) for p in paths if Path(p).is_file() for n, row in iter_jsonl(p)]
+    key = key or row_key(row for _, _, row in numbered)
+    for path, number, row in numbered:
+        if row.get(key) is None:
+            raise ValueError(f"{path}: row {number}: no {key!r} field; every row of a job's output has one")
+    return key, [row for _, _, row in numbered]
+
+
 # -------------------------------------------------------------------------------------------------- resume rule
 
 
@@ -392,6 +420,37 @@ class Shard:
         return [item for item in items if key(item) in self]
 
 
+def check_shard_cover(folders: Sequence[tuple[str | os.PathLike[str], str | None]]) -> None:
+    """Refuse to merge run folders that do not make up one whole run: ``folders`` is ``(folder, its shard spec or
+    None)`` for each. Either none is sharded (runs of the whole selection, joined by the resume rule), or all are
+    shards ``i/N`` of one ``N`` with every ``i`` in 1..N exactly once. ValueError (one line) otherwise, e.g.
+    ``"shards 2/2 missing; pass every shard folder"``: a merge of some shards would compute metrics over part of the
+    data under a config that says no shard."""
+    if not folders:
+        raise ValueError("no folders to merge")
+    parsed = [(str(folder), Shard.parse(spec)) for folder, spec in folders]
+    sharded = [(f, s) for f, s in parsed if s is not None]
+    if not sharded:
+        return
+    if len(sharded) != len(parsed):
+        whole = next(f for f, s in parsed if s is None)
+        raise ValueError(f"{sharded[0][0]} is shard {sharded[0][1]} but {whole} is not sharded; merge the shard "
+                         "folders of one run")
+    first_folder, first = sharded[0]
+    seen: dict[int, str] = {}
+    for folder, shard in sharded:
+        if shard.count != first.count:
+            raise ValueError(f"{first_folder} is shard {first} but {folder} is shard {shard}; the shards of one run "
+                             "share N")
+        if shard.index in seen:
+            raise ValueError(f"shard {shard} is given twice ({seen[shard.index]} and {folder})")
+        seen[shard.index] = folder
+    missing = [f"{i}/{first.count}" for i in range(1, first.count + 1) if i not in seen]
+    if missing:
+        raise ValueError(f"shard{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing; pass every shard "
+                         "folder")
+
+
 def shard_of(row_id: str, count: int) -> int:
     """0-based shard of an id among ``count``: SHA-256 of its UTF-8 bytes, first 8 bytes big-endian, mod ``count``."""
     digest = hashlib.sha256(row_id.encode("utf-8")).digest()
@@ -415,9 +474,10 @@ def row_key(rows: Iterable[Row]) -> str:
 
 def merge_jsonl(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], key: str | None = None) -> dict:
     """Join JSONL outputs (e.g. shards) into ``out`` with the resume rule: one row per id, in order of first
-    appearance. ``out`` is replaced atomically. Returns ``{"ids", "rows_read", "error_rows"}``."""
-    rows = [row for path in inputs for row in read_jsonl(path)]
-    key = key or row_key(rows)
+    appearance. ``out`` is replaced atomically. Returns ``{"ids", "rows_read", "error_rows"}``. The inputs are read
+strictly (:func:`read_keyed_rows`): a line that is not a JSON object or a row without an id is a ValueError naming
+the file and row, and ``out`` is left as it was."""
+    key, rows = read_keyed_rows(inputs, key)
     best = best_rows(rows, key)
     atomic_write_jsonl(out, best.values())
     return {"ids": len(best), "rows_read": len(rows), "error_rows": count_error_rows(best)}

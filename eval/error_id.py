@@ -202,16 +202,17 @@ def expand_data(names: list[str]) -> list[str]:
 def load_samples(config: ErrorIdConfig) -> list[tuple[str, LabeledSolution]]:
     """``(key, sample)`` for every data set (``limit`` per data set, then ``shard``); key = ``subset/id`` (unique
     across data sets)."""
-    samples: dict[str, LabeledSolution] = {}
-    for name in expand_data(config.data):
-        rows = load_dataset_by_name(name, limit=config.limit, seed=config.seed)
-        for row in rows:
-            if not isinstance(row, LabeledSolution):
-                raise ValueError(f"{name} has no step labels (it loads as {type(row).__name__}); error-id needs "
-                                 "ProcessBench, MR-GSM8K or PRM800K-format data")
-            if row.subset is None:
-                row = row.model_copy(update={"subset": Path(name).stem})
-            samples.setdefault(f"{row.subset}/{row.id}", row)
+    def items():
+        for name in expand_data(config.data):
+            for row in load_dataset_by_name(name, limit=config.limit, seed=config.seed):
+                if not isinstance(row, LabeledSolution):
+                    raise ValueError(f"{name} has no step labels (it loads as {type(row).__name__}); error-id needs "
+                                     "ProcessBench, MR-GSM8K or PRM800K-format data")
+                if row.subset is None:
+                    row = row.model_copy(update={"subset": Path(name).stem})
+                yield f"{row.subset}/{row.id}", name, row
+
+    samples = rundir.keyed_items(items())
     return select_shard(list(samples.items()), config.shard, key=lambda item: item[0])
 
 

@@ -27,10 +27,18 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from critic.data import load_dataset_by_name
 from critic.engines.base import ChatEngine, Sampling, check_generations
 from critic.grading import answers_match
-from critic.io import JsonlWriter, Shard, done_ids, is_error_row, read_best_rows, read_jsonl, select_shard
+from critic.io import (
+    JsonlWriter,
+    Shard,
+    check_input_ids,
+    done_ids,
+    is_error_row,
+    iter_jsonl,
+    read_best_rows,
+    select_shard,
+)
 from critic.jobs import WindowedEngine, error_text, item_workers, progress_bar, run_sync, stream
 from critic.prompts import CriticPromptSettings
 from critic.records import Problem, SympyMode
@@ -108,13 +116,7 @@ RESUMABLE_KEYS = (*rundir.RUN_ONLY_KEYS, "ablations")
 
 def load_problems(config: RefineConfig) -> dict[str, tuple[str, Problem]]:
     """``{key: (data name, problem)}`` with key = ``data/problem-id`` (unique across data sets), of ``config.shard``."""
-    out: dict[str, tuple[str, Problem]] = {}
-    for name in config.data:
-        for p in load_dataset_by_name(name, limit=config.limit, seed=config.seed):
-            if not isinstance(p, Problem) or not p.answer:
-                raise ValueError(f"{name} is not a problem set with gold answers (GSM8K / MATH format)")
-            label = rundir.data_label(name)
-            out.setdefault(f"{label}/{p.id}", (label, p))
+    out = rundir.load_problem_sets(config.data, config.limit, config.seed)
     return dict(select_shard(list(out.items()), config.shard, key=lambda item: item[0]))
 
 
@@ -157,7 +159,10 @@ def load_initial(config: RefineConfig, problems: dict[str, tuple[str, Problem]],
     """
     by_problem_id = {p.id: key for key, (_, p) in problems.items()}
     done = set(read_best_rows(path))
-    rows = read_jsonl(config.initial)
+    numbered = list(iter_jsonl(config.initial))
+    check_input_ids(((n, str(row["id"]) if row.get("id") is not None else f"#{n}") for n, row in numbered),
+                    config.initial)  # one solution per id: a second one would be dropped unseen
+    rows = [row for _, row in numbered]
     matched = 0
     with JsonlWriter(path) as writer:
         for row in rows:

@@ -26,13 +26,16 @@ from critic.io import (
     atomic_write_json,
     atomic_write_jsonl,
     best_rows,
+    check_shard_cover,
     count_error_rows,
     hold,
     read_jsonl,
+    read_keyed_rows,
     row_key,
 )
 
 Result = TypeVar("Result", bound=BaseModel)
+T = TypeVar("T")
 
 CONFIG = "config.json"
 METRICS = "metrics.json"
@@ -108,6 +111,40 @@ def data_label(name: str) -> str:
     return name if name in KNOWN_DATASETS else Path(name).stem
 
 
+def keyed_items(items: Iterable[tuple[str, str, T]]) -> dict[str, T]:
+    """``{key: item}`` of ``(key, data name, item)`` triples over the data sets of a run (their ids are unique
+    within each set: critic.data refuses repeats). A data set named twice counts once; two data sets that give one
+    key (``a/test.jsonl`` and ``b/test.jsonl`` both label their rows ``test/...``) are a ValueError, one line: rows
+    keyed alike would silently replace each other."""
+    out: dict[str, T] = {}
+    source: dict[str, str] = {}
+    for key, name, item in items:
+        held = source.setdefault(key, name)
+        if held != name:
+            raise ValueError(f"data sets {held} and {name} both give key {key!r}; rename one file so their labels "
+                             "differ")
+        out.setdefault(key, item)
+    return out
+
+
+def load_problem_sets(names: Sequence[str], limit: int | None, seed: int | None) -> dict[str, tuple[str, Any]]:
+    """``{key: (data label, Problem)}`` over problem sets with gold answers (GSM8K / MATH format), key =
+    ``label/problem-id`` (:func:`keyed_items`: unique across sets); ``limit`` / ``seed`` per set as in
+    :func:`critic.data.load_dataset_by_name`. ValueError for a set without gold answers."""
+    from critic.data import load_dataset_by_name
+    from critic.records import Problem
+
+    def items():
+        for name in names:
+            for p in load_dataset_by_name(name, limit=limit, seed=seed):
+                if not isinstance(p, Problem) or not p.answer:
+                    raise ValueError(f"{name} is not a problem set with gold answers (GSM8K / MATH format)")
+                label = data_label(name)
+                yield f"{label}/{p.id}", name, (label, p)
+
+    return keyed_items(items())
+
+
 def error_rows(out_dir: str | Path) -> int:
     """Error rows (after the resume rule) across the folder's JSONL outputs: what decides exit code 1."""
     total = 0
@@ -134,9 +171,10 @@ def run_kind(folder: str | Path) -> str:
 def merge_runs(inputs: Sequence[str | Path], out_dir: str | Path) -> dict:
     """Join run folders of one configuration (e.g. its shards) into ``out_dir`` and recompute the whole's metrics.
 
-    Every JSONL file of the inputs is joined by name with the resume rule (one row per key); the configs must agree
-    on everything but ``shard`` and the keys that do not change results; the merged config has no shard. Returns
-    ``{"kind", "files": {name: ids}, "error_rows", "metrics"}``.
+    The folders must be every shard of one run, or unsharded runs (:func:`critic.io.check_shard_cover`; ValueError
+    otherwise). Every JSONL file of the inputs is joined by name with the resume rule (one row per key); the configs
+    must agree on everything but ``shard`` and the keys that do not change results; the merged config has no shard.
+    Returns ``{"kind", "files": {name: ids}, "error_rows", "metrics"}``.
     """
     folders = [Path(p) for p in inputs]
     kinds = {run_kind(f) for f in folders}
@@ -149,15 +187,19 @@ def merge_runs(inputs: Sequence[str | Path], out_dir: str | Path) -> dict:
         diff = _differences(configs[0], other, (*RUN_ONLY_KEYS, "shard"))
         if diff:
             raise RunConfigMismatch(f"{folders[0]} and {folder} ran different settings ({', '.join(diff)})")
+    check_shard_cover([(f, c.get("shard")) for f, c in zip(folders, configs)])
     fields = {k: v for k, v in configs[0].items() if k != PROMPTS_KEY}  # the prompt record is derived, not a field
     merged_config = module.CONFIG_TYPE.model_validate(fields | {"shard": None})
     out_dir = Path(out_dir)
     names = sorted({p.name for f in folders for p in f.glob("*.jsonl")})
+    # Every file read (strictly: a bad line or a row without its key is an error) before the output is touched.
+    merged = {}
+    for name in names:
+        key, rows = read_keyed_rows([f / name for f in folders])
+        merged[name] = best_rows(rows, key)
     files: dict[str, int] = {}
     with open_run(out_dir, merged_config, prompts=configs[0].get(PROMPTS_KEY)) as out_dir:
-        for name in names:
-            rows = [row for f in folders for row in read_jsonl(f / name)]
-            best = best_rows(rows, row_key(rows))
+        for name, best in merged.items():
             atomic_write_jsonl(out_dir / name, best.values())
             files[name] = len(best)
         metrics = module.finish(merged_config, out_dir)

@@ -22,7 +22,6 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from critic.data import load_dataset_by_name
 from critic.engines.base import ChatEngine, Sampling, check_generations
 from critic.io import JsonlWriter, Shard, done_ids, is_error_row, read_best_rows, select_shard
 from critic.jobs import error_text, item_workers, progress_bar, run_sync, stream, windowed
@@ -74,17 +73,9 @@ RESUMABLE_KEYS = rundir.RUN_ONLY_KEYS
 
 
 def _problems(config: TtsConfig) -> list[tuple[str, str, Problem]]:
-    out, seen = [], set()
-    for name in config.data:
-        for p in load_dataset_by_name(name, limit=config.limit, seed=config.seed):
-            if not isinstance(p, Problem) or not p.answer:
-                raise ValueError(f"{name} is not a problem set with gold answers (GSM8K / MATH format)")
-            label = rundir.data_label(name)
-            key = f"{label}/{p.id}"
-            if key not in seen:
-                seen.add(key)
-                out.append((key, label, p))
-    return select_shard(out, config.shard, key=lambda item: item[0])
+    problems = rundir.load_problem_sets(config.data, config.limit, config.seed)
+    return select_shard([(key, label, p) for key, (label, p) in problems.items()], config.shard,
+                        key=lambda item: item[0])
 
 
 async def sample_row(config: TtsConfig, item: tuple[str, str, Problem], generator: ChatEngine,

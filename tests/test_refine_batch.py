@@ -101,19 +101,18 @@ def test_bad_rows_and_engine_failures_become_error_rows(tmp_path, monkeypatch):
         {"id": "no-problem", "steps": ["x"]},
         {"id": "bad-steps", "problem": "p", "steps": [1, 2]},
         {"id": "boom", "problem": "EXPLODE", "steps": ["1 + 1 = 2", "\\boxed{2}"]},
-        {"id": "r0", "problem": "a duplicate id", "steps": ["x"]},
         {"problem": "What is 1 + 1?", "response": "Step 1: 1 + 1 = 2.\nStep 2: \\boxed{2}"},
         "not a row",
     ]
     out = tmp_path / "out.jsonl"
     summary = run(rows, out, FakeScriptedEngine(scripted), concurrency=3)
     written = {r["id"]: r for r in read_jsonl(out)}
-    assert set(written) == {"r0", "r1", "r2", "no-problem", "bad-steps", "boom", "#7", "#8"}
-    assert summary.errors == 4 and summary.duplicates == 1 and summary.total == 8
-    assert "not a mapping" in written["#8"]["error"]
+    assert set(written) == {"r0", "r1", "r2", "no-problem", "bad-steps", "boom", "#6", "#7"}
+    assert summary.errors == 4 and summary.total == 8
+    assert "not a mapping" in written["#7"]["error"]
     assert "problem" in written["no-problem"]["error"]
     assert "EngineError" in written["boom"]["error"] and "server went away" in written["boom"]["error"]
-    assert written["#7"]["error"] is None and written["#7"]["trace"][0]["steps"] == ["1 + 1 = 2.", "\\boxed{2}"]
+    assert written["#6"]["error"] is None and written["#6"]["trace"][0]["steps"] == ["1 + 1 = 2.", "\\boxed{2}"]
     assert written["r0"]["problem"].startswith("What is 2 + 3")
 
 

@@ -24,22 +24,24 @@ def resolve_path(path: str | os.PathLike[str]) -> Path:
 
 def load_labeled_solutions(path: str | os.PathLike[str], limit: int | None = None) -> list[LabeledSolution]:
     """Step-labelled solutions from a JSONL file: rows of :class:`LabeledSolution` (what ``mc-label`` writes; extra
-    keys are ignored) or PRM800K rows (read by :func:`critic.data.load_prm800k`), told apart by the first row."""
-    from critic.io import iter_jsonl
+    keys are ignored) or PRM800K rows (read by :func:`critic.data.load_prm800k`), told apart by the first row.
+    ValueError (one line) for an empty file, a repeated id (:func:`critic.io.check_input_ids`) or a bad row."""
+    from critic.io import check_input_ids, iter_jsonl
 
     path = resolve_path(path)
     rows_in = iter_jsonl(path)
     first = next(rows_in, None)
     if first is None:
-        return []
+        raise ValueError(f"{path}: no rows")
     if "label0" not in first[1]:
         from critic.data import load_prm800k
 
-        rows = load_prm800k(str(path))
+        rows = load_prm800k(str(path))  # ids checked there
         return rows if limit is None else rows[:limit]
-    rows = [LabeledSolution.model_validate(first[1])]
-    for _, row in rows_in:
-        if limit is not None and len(rows) >= limit:
+    numbered = [(first[0], LabeledSolution.model_validate(first[1]))]
+    for number, row in rows_in:
+        if limit is not None and len(numbered) >= limit:
             break
-        rows.append(LabeledSolution.model_validate(row))
-    return rows if limit is None else rows[:limit]
+        numbered.append((number, LabeledSolution.model_validate(row)))
+    check_input_ids(((number, s.id) for number, s in numbered), str(path))  # jobs key solutions by id
+    return [s for _, s in numbered]

@@ -118,10 +118,11 @@ def ordered_best_rows(out_dir: Path, ordered_ids: Sequence[str]) -> tuple[list[d
 def merge_runs(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> dict:
     """Join the output folders of one stage's shards into ``out`` and rebuild its outputs (labels and stats for
     mc-label; the dataset and stats for seed) for the whole. The configs must agree on everything but
-    :data:`RUN_ONLY_FIELDS`. Returns the rebuilt stats."""
+    :data:`RUN_ONLY_FIELDS`, and be every shard of one run or unsharded runs (:func:`critic.io.check_shard_cover`).
+    Returns the rebuilt stats."""
     import importlib
 
-    from critic.io import atomic_write_jsonl, best_rows, hold, read_jsonl
+    from critic.io import atomic_write_jsonl, best_rows, check_shard_cover, hold, read_keyed_rows
 
     folders = [Path(p) for p in inputs]
     configs = []
@@ -138,14 +139,16 @@ def merge_runs(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[
                       if k not in RUN_ONLY_FIELDS and configs[0].get(k) != other.get(k))
         if diff:
             raise ValueError(f"{folders[0]} and {folder} ran different settings ({', '.join(diff)})")
+    check_shard_cover([(f, c.get("shard")) for f, c in zip(folders, configs)])
     kind = kinds.pop()
     module = importlib.import_module(stages[kind])
     fields = {k: v for k, v in configs[0].items() if k != "kind"}
     cfg = module.CONFIG_TYPE.model_validate(fields | {"output_dir": str(out), "shard": None})
+    # Read strictly (a bad line or a row without an id is an error) before the output is touched.
+    merged = best_rows(read_keyed_rows([folder / RESULTS for folder in folders], "id")[1])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with hold(out, folder=True):
-        merged = best_rows(row for folder in folders for row in read_jsonl(folder / RESULTS))
         atomic_write_jsonl(out / RESULTS, merged.values())
         write_run_config(out, kind, cfg)
         return module.rebuild(cfg, folders, list(merged))

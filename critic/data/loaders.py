@@ -19,6 +19,7 @@ from critic.data.sources import (
     _source,
 )
 from critic.grading import gsm8k_gold, math_gold
+from critic.io import check_input_ids
 from critic.records import NO_ERROR, LabeledSolution, Problem
 
 log = logging.getLogger("critic.data")
@@ -27,9 +28,18 @@ log = logging.getLogger("critic.data")
 # ------------------------------------------------------------------------------------------------- step-labelled sets
 
 
+def _checked(records: list, rownums: list[int], where: str) -> list:
+    """``records`` (each with ``.id``, read from rows ``rownums``), after refusing an empty set or a repeated id
+    (every job keys its rows by id: a duplicate would silently vanish)."""
+    check_input_ids(zip(rownums, (r.id for r in records), strict=True), where)
+    return records
+
+
 def _labeled_rows(src: _Source, subset: str, id_prefix: str = "") -> list[LabeledSolution]:
     out: list[LabeledSolution] = []
+    rownums: list[int] = []
     for rownum, row in src.rows:
+        rownums.append(rownum)
         steps = _field(row, "steps", list, src.where, rownum)
         if not all(isinstance(s, str) for s in steps):
             raise ValueError(f"{src.where}: row {rownum}: every step must be a string")
@@ -50,7 +60,7 @@ def _labeled_rows(src: _Source, subset: str, id_prefix: str = "") -> list[Labele
                 subset=subset,
             )
         )
-    return out
+    return _checked(out, rownums, src.where)
 
 
 def load_processbench(path_or_name: str | os.PathLike[str], subset: str | None = None) -> list[LabeledSolution]:
@@ -111,6 +121,7 @@ def load_prm800k(path: str | os.PathLike[str]) -> list[LabeledSolution]:
     """PRM800K label file (openai/prm800k JSONL schema) -> step-labelled solutions; rules in the module docstring."""
     src = _source(path)
     out: list[LabeledSolution] = []
+    rownums: list[int] = []
     dropped: dict[str, int] = {}
     for rownum, row in src.rows:
         question = _field(row, "question", dict, src.where, rownum)
@@ -143,6 +154,7 @@ def load_prm800k(path: str | os.PathLike[str]) -> list[LabeledSolution]:
             dropped[reason] = dropped.get(reason, 0) + 1
             continue
         answer = question.get("ground_truth_answer")
+        rownums.append(rownum)
         out.append(
             _build(
                 LabeledSolution,
@@ -159,7 +171,9 @@ def load_prm800k(path: str | os.PathLike[str]) -> list[LabeledSolution]:
         )
     if dropped:
         log.info("%s: kept %d rows, dropped %s", src.where, len(out), dropped)
-    return out
+    if not out and dropped:
+        raise ValueError(f"{src.where}: no usable rows (dropped {dropped})")
+    return _checked(out, rownums, src.where)
 
 
 # ----------------------------------------------------------------------------------------------------- problem sets
@@ -176,7 +190,9 @@ def load_gsm8k(path_or_name: str | os.PathLike[str] = "gsm8k-test", split: str =
         text = f"gsm8k-{split}"
     src = _source(text, hub_split=split, hub_config="main")
     out: list[Problem] = []
+    rownums: list[int] = []
     for index, (rownum, row) in enumerate(src.rows):
+        rownums.append(rownum)
         answer_field = _field(row, "answer", str, src.where, rownum)
         if "####" not in answer_field:
             raise ValueError(f"{src.where}: row {rownum}: answer has no '#### ' final answer")
@@ -191,7 +207,7 @@ def load_gsm8k(path_or_name: str | os.PathLike[str] = "gsm8k-test", split: str =
                 source=f"gsm8k-{split}",
             )
         )
-    return out
+    return _checked(out, rownums, src.where)
 
 
 def load_math(path_or_name: str | os.PathLike[str] = "math500") -> list[Problem]:
@@ -203,7 +219,9 @@ def load_math(path_or_name: str | os.PathLike[str] = "math500") -> list[Problem]
     src = _source(text, hub_split="test")
     source = text if text in KNOWN_DATASETS else src.stem
     out: list[Problem] = []
+    rownums: list[int] = []
     for index, (rownum, row) in enumerate(src.rows):
+        rownums.append(rownum)
         problem = _field(row, "problem", str, src.where, rownum)
         answer = row.get("answer")
         if not isinstance(answer, str) or not answer.strip():
@@ -219,7 +237,7 @@ def load_math(path_or_name: str | os.PathLike[str] = "math500") -> list[Problem]
         else:
             row_id = f"{source}-{index}"
         out.append(_build(Problem, src.where, rownum, id=row_id, problem=problem, answer=answer.strip(), source=source))
-    return out
+    return _checked(out, rownums, src.where)
 
 
 def _sniff(path: Path) -> str:
