@@ -1,0 +1,76 @@
+"""Error and help lines of the ``deepcritic`` commands name what the user gave: the flag an engine option came
+from, why a server cannot be used, the nearest valid config key, the subcommand's usage."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agent.cli import main
+
+CLOSED = "openai:http://127.0.0.1:9/v1#m"  # nothing listens on port 9: no option check needs a server
+
+
+def one_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def _steps(tmp_path):
+    path = tmp_path / "steps.json"
+    path.write_text(json.dumps({"problem": "What is 2+2?", "steps": ["2+2=4", "\\boxed{4}"]}))
+    return str(path)
+
+
+def _rows(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps({"id": "a", "problem": "What is 2+2?", "steps": ["2+2=4"]}) + "\n")
+    return str(path)
+
+
+# (command line before the role flags, roles that take --<role>-args); every spec is the same OpenAI server, so
+# the roles share one engine and the line must still name the flag the option came from.
+def _commands(tmp_path):
+    out = str(tmp_path / "out")
+    return [
+        (["solve", "What is 2+2?", "--generator", CLOSED], ("generator", "critic")),
+        (["critique", _steps(tmp_path), "--critic", CLOSED], ("critic",)),
+        (["refine", _rows(tmp_path), "-o", str(tmp_path / "o.jsonl"), "--generator", CLOSED],
+         ("generator", "critic")),
+        (["eval", "error-id", "--critic", CLOSED, "-o", out + "-e"], ("critic",)),
+        (["eval", "refine", "--generator", CLOSED, "--critic", CLOSED, "-o", out + "-r"], ("generator", "critic")),
+        (["eval", "tts", "--generator", CLOSED, "--critic", CLOSED, "-o", out + "-t"], ("generator", "critic")),
+        (["train", "mc-label", "--generator", CLOSED, "--problems", _rows(tmp_path), "--output_dir", out + "-m"],
+         ("generator",)),
+        (["train", "seed", "--teacher", CLOSED, "--input", _rows(tmp_path), "--output_dir", out + "-s"],
+         ("teacher",)),
+    ]
+
+
+def test_an_unknown_engine_option_names_the_flag_it_came_from(tmp_path, capsys):
+    for argv, roles in _commands(tmp_path):
+        for role in roles:
+            assert main([*argv, f"--{role}-args", "max_concurency=2"]) == 2, (argv, role)
+            err = one_line(capsys.readouterr().err)
+            assert f"unknown OpenAI engine option 'max_concurency' in --{role}-args" in err, (argv, role, err)
+            assert "'max_concurrency'" in err
+            others = {"generator", "critic", "teacher"} - {role}
+            assert not any(f"--{other}-args" in err for other in others), err
+
+
+def test_an_unknown_engine_option_in_a_config_file_names_the_config_key(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"critic: '{CLOSED}'\nengine_args: {{critic: {{timeout: 3}}}}\n")
+    assert main(["critique", _steps(tmp_path), "--config", str(config)]) == 2
+    err = one_line(capsys.readouterr().err)
+    assert "unknown OpenAI engine option 'timeout' in engine_args.critic" in err and "'timeout_s'" in err
+
+
+def test_options_of_roles_sharing_an_engine_still_merge(tmp_path):
+    from critic.engines.options import engine_args_for
+
+    specs = {"generator": CLOSED, "critic": CLOSED}
+    merged = engine_args_for(specs, {"generator": {"timeout_s": 5}}, {"critic": ["max_concurrency=2"]})
+    assert merged["generator"] == merged["critic"] == {"timeout_s": 5, "max_concurrency": 2}
