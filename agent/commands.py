@@ -22,6 +22,7 @@ from critic.commandline import (
     add_config_flags,
     add_engine_args_flags,
     config_from_args,
+    spellings,
 )
 
 CliError = UsageError  # a user error: one line, exit code 2
@@ -152,8 +153,9 @@ def make_refine_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", required=True, metavar="OUT",
                         help="output JSONL (appended to, resumed by id)")
     parser.add_argument("--overwrite", action="store_true", help="start OUT over instead of resuming")
-    parser.add_argument("--retry-errors", action="store_true", help="also rerun ids whose row in OUT is an error row")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(*spellings("--retry-errors"), action="store_true",
+                        help="also rerun ids whose row in OUT is an error row")
+    parser.add_argument(*spellings("--no-progress"), action="store_true", help="no progress bar")
     parser.set_defaults(run=run_refine)
     return parser
 

@@ -101,6 +101,16 @@ def field_help(model: type[BaseModel], name: str) -> str:
     return text.replace("%", "%%")  # argparse formats help with %
 
 
+def spellings(flag: str) -> list[str]:
+    """``--output_dir`` -> ``["--output_dir", "--output-dir"]``: a long flag and its other separator (the given
+    spelling first: it is the one help and errors show); one spelling when the name has no separator."""
+    if not flag.startswith("--"):
+        return [flag]
+    name = flag[2:]
+    other = name.replace("_", "-") if "_" in name else name.replace("-", "_")
+    return [flag] if other == name else [flag, f"--{other}"]
+
+
 def add_config_flags(
     parser: argparse.ArgumentParser,
     model: type[BaseModel],
@@ -114,8 +124,9 @@ def add_config_flags(
     """Add one flag per field of ``model`` (except ``exclude``, dict fields and ``Literal`` fields of one value),
     under the heading ``title`` when given; return the field names added.
 
-    The flag is ``--<name>`` with ``_`` written as ``separator`` (``names`` gives other spellings, e.g.
-    ``{"k": ["-k"]}``); its default is ``argparse.SUPPRESS``, so only given flags reach the namespace.
+    The flag is ``--<name>`` with ``_`` written as ``separator``, and the other separator is taken too
+    (``--output_dir`` and ``--output-dir``, :func:`spellings`); ``names`` gives other spellings, e.g.
+    ``{"k": ["-k"]}``. Its default is ``argparse.SUPPRESS``, so only given flags reach the namespace.
     ``list`` fields repeat (``--data a --data b``), or take several values with ``list_nargs``. The flag of each
     field is kept in the namespace (``_flag_names``) so that an invalid value is reported under its flag.
     """
@@ -131,7 +142,7 @@ def add_config_flags(
         choices = list(typing.get_args(annotation)) if origin is Literal else None
         if choices is not None and len(choices) == 1:
             continue  # a fixed tag such as kind: "error-id"
-        flags = list(names.get(name) or [f"--{name.replace('_', separator)}"])
+        flags = list(names.get(name) or spellings(f"--{name.replace('_', separator)}"))
         kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": field_help(model, name)}
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         metavar = extra.get("metavar") or {int: "N", float: "X"}.get(annotation, name.upper())
@@ -146,7 +157,7 @@ def add_config_flags(
         else:
             kwargs.update(type=annotation if annotation in (int, float) else str, metavar=metavar)
         target.add_argument(*flags, **kwargs)
-        flag_names[name] = flags[-1] if flags[-1].startswith("--") else flags[0]
+        flag_names[name] = next((flag for flag in flags if flag.startswith("--")), flags[0])
         added.append(name)
     parser.set_defaults(_flag_names={**(parser.get_default("_flag_names") or {}), **flag_names})
     return added
@@ -193,7 +204,7 @@ def add_engine_args_flags(parser: argparse.ArgumentParser, roles: Sequence[str])
     """``--<role>-args OPTS`` per engine role (namespace ``<role>_args``, a list): JSON or key=value, repeatable;
     YAML: ``engine_args: {<role>: {...}}``. Checked by critic.engines.options.engine_args_for."""
     for role in roles:
-        parser.add_argument(f"--{role}-args", action="append", metavar="OPTS", dest=f"{role}_args",
+        parser.add_argument(*spellings(f"--{role}-args"), action="append", metavar="OPTS", dest=f"{role}_args",
                             help=f"{role} engine options: JSON or key=value, repeatable (vLLM engine arguments such "
                                  "as tensor_parallel_size=4, or OpenAI engine settings such as max_concurrency=256); "
                                  f"YAML: engine_args: {{{role}: {{...}}}}")
@@ -242,6 +253,17 @@ def run_guarded(prog: str, run: Callable[[], int], argv_flags: GlobalFlags) -> i
     return code
 
 
+def command_parser(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The innermost subcommand parser that ``argv`` chose (``deepcritic train mc-label ...`` -> mc-label's), or
+    ``parser`` itself when ``argv`` names no subcommand."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for at, arg in enumerate(argv):
+                if arg in action.choices:
+                    return command_parser(action.choices[arg], argv[at + 1:])
+    return parser
+
+
 def cli_main(
     parser: argparse.ArgumentParser, argv: Sequence[str] | None, *, prog: str | None = None
 ) -> int:
@@ -251,7 +273,9 @@ def cli_main(
 
     rest, flags = split_global_flags(list(sys.argv[1:] if argv is None else argv))
     try:
-        args = parser.parse_args(rest)
+        args, unknown = parser.parse_known_args(rest)
+        if unknown:  # reported with the usage of the (sub)command that was given, not the top level's
+            command_parser(parser, rest).error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as e:  # argparse printed the usage error or the help
         return int(e.code or 0)
     run = getattr(args, "run", None)

@@ -8,7 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from critic.commandline import UsageError, add_config_flags, add_engine_args_flags, build_config, cli_main
+from critic.commandline import (
+    UsageError,
+    add_config_flags,
+    add_engine_args_flags,
+    build_config,
+    cli_main,
+    spellings,
+)
 
 PROG = "deepcritic eval"
 
@@ -88,9 +95,9 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="run folder (created; rerun to resume)")
     p.add_argument("--config", metavar="FILE", help="YAML or JSON with the run's keys (a run's config.json works "
                                                     "too); flags given override it; an unknown key is an error")
-    p.add_argument("--retry-errors", action="store_true", dest="retry_errors",
+    p.add_argument(*spellings("--retry-errors"), action="store_true", dest="retry_errors",
                    help="also rerun items whose row is an error row")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(*spellings("--no-progress"), action="store_true", help="no progress bar")
 
 
 def _run_parser(sub, name: str, config: type, help: str, epilog: str, roles: tuple[str, ...],

@@ -123,3 +123,41 @@ def test_train_stages_name_an_unknown_key_in_one_short_line(tmp_path, capsys, ke
             continue  # a trl key: the stage takes it (and fails on what is missing, still one line)
         assert f"unknown key '{key}'" in err and len(err.replace(str(config), "unknown.yaml")) < 200, (stage, err)
         assert err.index(f"unknown key '{key}'") < err.find("Field required") or "Field required" not in err
+
+
+# ---- flag spellings and usage errors ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("argv", "dest", "value"), [
+    (["train", "mc-label", "--output-dir", "X"], "output_dir", "X"),
+    (["train", "mc-label", "--output_dir", "X"], "output_dir", "X"),
+    (["train", "mc-label", "--retry_errors"], "retry_errors", True),
+    (["train", "mc-label", "--retry-errors"], "retry_errors", True),
+    (["train", "seed", "--teacher_args", "seed=1"], "teacher_args", ["seed=1"]),
+    (["train", "seed", "--deep-samples", "3"], "deep_samples", 3),
+    (["solve", "p", "--max_tokens", "7"], "max_tokens", 7),
+    (["solve", "p", "--max-tokens", "7"], "max_tokens", 7),
+    (["refine", "f", "-o", "o", "--no_progress"], "no_progress", True),
+    (["eval", "tts", "-o", "r", "--critic_max_tokens", "9"], "critic_max_tokens", 9),
+    (["eval", "error-id", "-o", "r", "--retry_errors"], "retry_errors", True),
+])
+def test_config_flags_take_both_separators(argv, dest, value):
+    from agent.cli import _command_parser, _load
+
+    parser = _command_parser(argv[0], _load(argv[0]))
+    args = parser.parse_args(argv)
+    assert getattr(args, dest) == value
+
+
+@pytest.mark.parametrize(("argv", "usage"), [
+    (["train", "mc-label", "--output-dirr", "X"], "usage: deepcritic train mc-label"),
+    (["train", "seed", "--bogus"], "usage: deepcritic train seed"),
+    (["eval", "tts", "-o", "r", "--bogus"], "usage: deepcritic eval tts"),
+    (["critique", "--bogus"], "usage: deepcritic critique"),
+    (["refine", "f", "-o", "o", "extra"], "usage: deepcritic refine"),
+])
+def test_unrecognized_arguments_show_the_subcommands_usage(capsys, argv, usage):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(usage) and "error: unrecognized arguments: " in err, err
+    assert "usage: deepcritic [-h] COMMAND" not in err

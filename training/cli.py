@@ -29,6 +29,7 @@ from critic.commandline import (
     add_config_flags,
     add_engine_args_flags,
     cli_main,
+    spellings,
     split_global_flags,
 )
 from critic.configs import ConfigError, config_error_line
@@ -59,7 +60,8 @@ def _pipeline_configs() -> dict[str, type[PipelineConfig]]:
 
 def _add_config_flags(parser: argparse.ArgumentParser, config: type[PipelineConfig], role: str) -> None:
     add_config_file_flag(parser)
-    parser.add_argument("--retry-errors", action="store_true", help="also rerun items whose row is an error row")
+    parser.add_argument(*spellings("--retry-errors"), action="store_true",
+                        help="also rerun items whose row is an error row")
     add_engine_args_flags(parser, (role,))
     # The fields: --<field> (trl's spelling, as in the recipes), help and default from the config.
     add_config_flags(parser, config, separator="_", list_nargs=True, title=f"config keys of {config.__name__}")
