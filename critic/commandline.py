@@ -215,9 +215,11 @@ def add_engine_args_flags(parser: argparse.ArgumentParser, roles: Sequence[str])
 
 def one_line(e: BaseException) -> str:
     """The first line of an error's message (its type name when it has none); a pydantic ValidationError as
-    ``field: problem`` (critic.configs.config_error_line)."""
+    ``field: problem`` (critic.configs.config_error_line); a file that open() did not find as ``no such file: X``."""
     if isinstance(e, ValidationError):
         return config_error_line(e)
+    if isinstance(e, FileNotFoundError) and e.filename:  # open()'s "[Errno 2] No such file or directory: 'x'"
+        return f"no such file: {e.filename}"
     text = str(e)
     return text.strip().splitlines()[0] if text.strip() else type(e).__name__
 

@@ -161,3 +161,42 @@ def test_unrecognized_arguments_show_the_subcommands_usage(capsys, argv, usage):
     err = capsys.readouterr().err
     assert err.startswith(usage) and "error: unrecognized arguments: " in err, err
     assert "usage: deepcritic [-h] COMMAND" not in err
+
+
+# ---- a missing input file: one line, "no such file: X", on every command ---------------------------------------------
+
+
+def test_one_line_of_a_file_open_did_not_find(tmp_path):
+    from critic.commandline import one_line
+    from critic.data.sources import DataUnavailable
+
+    with pytest.raises(FileNotFoundError) as info:
+        (tmp_path / "gone.jsonl").read_text()
+    assert one_line(info.value) == f"no such file: {tmp_path / 'gone.jsonl'}"
+    assert one_line(DataUnavailable("processbench-math: not downloaded")) == "processbench-math: not downloaded"
+
+
+def test_a_missing_input_file_is_the_same_line_on_every_command(tmp_path, capsys):
+    pytest.importorskip("trl")
+    missing = str(tmp_path / "missing.jsonl")
+    out = str(tmp_path / "out")
+    commands = [
+        ["train", "seed", "--input", missing, "--output_dir", out],
+        ["train", "mc-label", "--problems", missing, "--output_dir", out],
+        ["train", "sft", "--config", "training/recipes/cpu-smoke-sft.yaml", "--dataset_name", missing,
+         "--output_dir", out],
+        ["train", "rl", "--config", "training/recipes/cpu-smoke-rl.yaml", "--dataset_name", missing,
+         "--output_dir", out],
+        ["eval", "error-id", "--data", missing, "--critic", "sympy", "-o", out + "-e"],
+        ["refine", missing, "-o", out + ".jsonl"],
+        ["critique", missing],
+    ]
+    for argv in commands:
+        assert main(argv) == 2, argv
+        err = one_line(capsys.readouterr().err)
+        assert err.endswith(f": error: no such file: {missing}"), (argv, err)
+
+
+def test_an_unknown_dataset_name_still_lists_the_known_ones(tmp_path, capsys):
+    assert main(["eval", "error-id", "--data", "nope", "--critic", "sympy", "-o", str(tmp_path / "e")]) == 2
+    assert "unknown dataset 'nope': use one of processbench-gsm8k" in one_line(capsys.readouterr().err)
