@@ -14,6 +14,7 @@ and ``--verbose`` (library logs and warnings, see :mod:`critic.quiet`), the exit
 from __future__ import annotations
 
 import argparse
+import inspect
 import re
 import sys
 import traceback
@@ -93,12 +94,27 @@ def field_default(model: type[BaseModel], name: str) -> Any:
 
 
 def field_help(model: type[BaseModel], name: str) -> str:
-    """The help text of a field's flag: its description and its default (``required`` when it has none)."""
+    """The help text of a field's flag: its description and its default (``required`` when it has none), the
+    default once: a description that says its own ``(default: ...)`` gets no second one."""
     info = model.model_fields[name]
     default = field_default(model, name)
     shown = "required" if default is ... else f"default: {default}"
-    text = f"{info.description} ({shown})" if info.description else f"({shown})"
+    description = plain_text(info.description or "")
+    if default is not ... and "(default:" in description:
+        text = description
+    else:
+        text = f"{description} ({shown})" if description else f"({shown})"
     return text.replace("%", "%%")  # argparse formats help with %
+
+
+def plain_text(text: str) -> str:
+    """Docstring text for a terminal: RST literals ````x```` (and Markdown's single-backtick ones) become ``x``."""
+    return re.sub(r"`([^`\n]+)`", r"\1", re.sub(r"``(.+?)``", r"\1", text))
+
+
+def config_description(model: type[BaseModel]) -> str:
+    """A command's help description from its config's docstring (dedented, RST literals as plain text)."""
+    return plain_text(inspect.cleandoc(model.__doc__ or ""))
 
 
 def spellings(flag: str) -> list[str]:
@@ -109,6 +125,16 @@ def spellings(flag: str) -> list[str]:
     name = flag[2:]
     other = name.replace("_", "-") if "_" in name else name.replace("-", "_")
     return [flag] if other == name else [flag, f"--{other}"]
+
+
+def add_flag(target: Any, *flags: str, **kwargs: Any) -> argparse.Action:
+    """``target.add_argument(*flags, **kwargs)``, plus the other separator of each long flag (:func:`spellings`) as
+    a hidden alias (same destination, not shown in help). Returns the shown action."""
+    action = target.add_argument(*flags, **kwargs)
+    aliases = [alias for flag in flags for alias in spellings(flag)[1:]]
+    if aliases:
+        target.add_argument(*aliases, **{**kwargs, "dest": action.dest, "help": argparse.SUPPRESS})
+    return action
 
 
 def add_config_flags(
@@ -125,7 +151,7 @@ def add_config_flags(
     under the heading ``title`` when given; return the field names added.
 
     The flag is ``--<name>`` with ``_`` written as ``separator``, and the other separator is taken too
-    (``--output_dir`` and ``--output-dir``, :func:`spellings`); ``names`` gives other spellings, e.g.
+    (``--output_dir`` and ``--output-dir``, :func:`add_flag`: a hidden alias); ``names`` gives other spellings, e.g.
     ``{"k": ["-k"]}``. Its default is ``argparse.SUPPRESS``, so only given flags reach the namespace.
     ``list`` fields repeat (``--data a --data b``), or take several values with ``list_nargs``. The flag of each
     field is kept in the namespace (``_flag_names``) so that an invalid value is reported under its flag.
@@ -142,7 +168,7 @@ def add_config_flags(
         choices = list(typing.get_args(annotation)) if origin is Literal else None
         if choices is not None and len(choices) == 1:
             continue  # a fixed tag such as kind: "error-id"
-        flags = list(names.get(name) or spellings(f"--{name.replace('_', separator)}"))
+        flags = list(names.get(name) or [f"--{name.replace('_', separator)}"])
         kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": field_help(model, name)}
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         metavar = extra.get("metavar") or {int: "N", float: "X"}.get(annotation, name.upper())
@@ -156,8 +182,8 @@ def add_config_flags(
             kwargs["choices"] = choices
         else:
             kwargs.update(type=annotation if annotation in (int, float) else str, metavar=metavar)
-        target.add_argument(*flags, **kwargs)
-        flag_names[name] = next((flag for flag in flags if flag.startswith("--")), flags[0])
+        add_flag(target, *flags, **kwargs)
+        flag_names[name] = flags[-1] if flags[-1].startswith("--") else flags[0]
         added.append(name)
     parser.set_defaults(_flag_names={**(parser.get_default("_flag_names") or {}), **flag_names})
     return added
@@ -204,7 +230,7 @@ def add_engine_args_flags(parser: argparse.ArgumentParser, roles: Sequence[str])
     """``--<role>-args OPTS`` per engine role (namespace ``<role>_args``, a list): JSON or key=value, repeatable;
     YAML: ``engine_args: {<role>: {...}}``. Checked by critic.engines.options.engine_args_for."""
     for role in roles:
-        parser.add_argument(*spellings(f"--{role}-args"), action="append", metavar="OPTS", dest=f"{role}_args",
+        add_flag(parser, f"--{role}-args", action="append", metavar="OPTS", dest=f"{role}_args",
                             help=f"{role} engine options: JSON or key=value, repeatable (vLLM engine arguments such "
                                  "as tensor_parallel_size=4, or OpenAI engine settings such as max_concurrency=256); "
                                  f"YAML: engine_args: {{{role}: {{...}}}}")

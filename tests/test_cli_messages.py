@@ -200,3 +200,72 @@ def test_a_missing_input_file_is_the_same_line_on_every_command(tmp_path, capsys
 def test_an_unknown_dataset_name_still_lists_the_known_ones(tmp_path, capsys):
     assert main(["eval", "error-id", "--data", "nope", "--critic", "sympy", "-o", str(tmp_path / "e")]) == 2
     assert "unknown dataset 'nope': use one of processbench-gsm8k" in one_line(capsys.readouterr().err)
+
+
+# ---- help lists what a command uses, each default once, no RST markup ------------------------------------------------
+
+
+def test_critique_takes_only_what_it_uses(tmp_path, capsys):
+    from agent.config import CritiqueConfig
+
+    assert {"generator", "max_rounds"}.isdisjoint(CritiqueConfig.model_fields)
+    assert main(["critique", "--help"]) == 0
+    out = capsys.readouterr().out
+    for flag in ("--max-rounds", "--generator", "--generator-args"):
+        assert flag not in out, flag
+    for flag in ("--critic", "--critic-args", "--temperature", "--max-tokens"):  # the critic samples with these
+        assert flag in out, flag
+    assert main(["critique", "-", "--generator", "x"]) == 2
+    assert "unrecognized arguments: --generator x" in capsys.readouterr().err
+    config = tmp_path / "c.yaml"
+    config.write_text("max_rounds: 2\n")
+    assert main(["critique", "--config", str(config)]) == 2
+    assert "unknown key 'max_rounds'" in one_line(capsys.readouterr().err)
+    config.write_text(f"critic: '{CLOSED}'\nengine_args: {{generator: {{timeout_s: 3}}}}\n")
+    assert main(["critique", "--config", str(config)]) == 2
+    assert "engine_args for unknown role(s) generator; roles here: critic" in one_line(capsys.readouterr().err)
+
+
+def test_help_texts_show_a_default_once_and_plain_literals():
+    from pydantic import BaseModel, Field
+
+    from critic.commandline import config_description, field_help, plain_text
+
+    class Settings(BaseModel):
+        """Settings of ``deepcritic x`` (see `deepcritic merge`)."""
+
+        window: int | None = Field(None, description="in flight (default: sized for the engine)")
+        shard: str | None = Field(None, description="merge with ``deepcritic merge``")
+        rate: float = Field(0.5, description="a 50% share")
+        needed: int
+
+    assert field_help(Settings, "window") == "in flight (default: sized for the engine)"
+    assert field_help(Settings, "shard") == "merge with deepcritic merge (default: None)"
+    assert field_help(Settings, "rate") == "a 50%% share (default: 0.5)"
+    assert field_help(Settings, "needed") == "(required)"
+    assert config_description(Settings) == "Settings of deepcritic x (see deepcritic merge)."
+    assert plain_text("``a`` and ``b c`` and `d`") == "a and b c and d"
+
+
+def _config_types():
+    from agent.config import CritiqueConfig, RefineConfig, SolveConfig
+    from eval.error_id import ErrorIdConfig
+    from eval.refine_success import RefineConfig as EvalRefineConfig
+    from eval.tts import TtsConfig
+    from training.mc_labels import MCLabelConfig
+    from training.seed import SeedConfig
+
+    return {("critique",): CritiqueConfig, ("solve",): SolveConfig, ("refine",): RefineConfig,
+            ("eval", "tts"): TtsConfig, ("eval", "error-id"): ErrorIdConfig, ("eval", "refine"): EvalRefineConfig,
+            ("train", "mc-label"): MCLabelConfig, ("train", "seed"): SeedConfig}
+
+
+def test_help_never_shows_a_default_twice_or_rst(capsys):
+    from critic.commandline import field_help
+
+    for argv, config in _config_types().items():
+        for name in config.model_fields:
+            assert field_help(config, name).count("(default:") <= 1, (config.__name__, name)
+        assert main([*argv, "--help"]) == 0
+        out = capsys.readouterr().out
+        assert "``" not in out, argv
