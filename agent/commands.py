@@ -8,56 +8,61 @@ stdout; errors are raised (critic.commandline turns them into one line and an ex
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import sys
 from pathlib import Path
 from typing import TextIO
 
-from agent.config import CritiqueConfig, LoopConfig, RefineConfig, SolveConfig
+from agent.config import CriticRunConfig, CritiqueConfig, RefineConfig, SolveConfig
 from agent.graph import RoundTrace
 from critic.commandline import (
     UsageError,
     add_config_file_flag,
     add_config_flags,
     add_engine_args_flags,
+    add_flag,
+    config_description,
     config_from_args,
 )
 
 CliError = UsageError  # a user error: one line, exit code 2
 
 RAW = argparse.RawDescriptionHelpFormatter
-ROLES = ("generator", "critic")
 
 
-def _loop_parser(subparsers, name: str, config: type[LoopConfig], help: str, epilog: str) -> argparse.ArgumentParser:
-    """The parser of one loop command: its config's flags, --config, the engine option flags."""
-    parser = subparsers.add_parser(name, help=help, description=inspect.cleandoc(config.__doc__ or ""), epilog=epilog,
+def _roles(config: type[CriticRunConfig]) -> tuple[str, ...]:
+    """The engine roles a loop command runs: a generator and a critic, or (critique) a critic only."""
+    return ("generator", "critic") if "generator" in config.model_fields else ("critic",)
+
+
+def _loop_parser(subparsers, name: str, config: type[CriticRunConfig], help: str,
+                 epilog: str) -> argparse.ArgumentParser:
+    """The parser of one loop command: its config's flags, --config, the engine option flags of its roles."""
+    parser = subparsers.add_parser(name, help=help, description=config_description(config), epilog=epilog,
                                    formatter_class=RAW)
     add_config_file_flag(parser)
     add_config_flags(parser, config, title="engines and loop (config keys; flags override --config)")
-    add_engine_args_flags(parser, ROLES)
+    add_engine_args_flags(parser, _roles(config))
     return parser
 
 
-def load_config(config: type[LoopConfig], args: argparse.Namespace) -> LoopConfig:
+def load_config(config: type[CriticRunConfig], args: argparse.Namespace) -> CriticRunConfig:
     """The command's config: ``--config`` file, flags over it, engine options checked (one line if unknown)."""
     cfg = config_from_args(config, args, args.config)
-    flags = {role: getattr(args, f"{role}_args", None) for role in ROLES}
+    flags = {role: getattr(args, f"{role}_args", None) for role in _roles(config)}
     if any(flags.values()) or cfg.engine_args:
         from critic.engines.options import engine_args_for
 
-        specs = {"generator": cfg.generator, "critic": cfg.critic_spec}
-        options = engine_args_for(specs, cfg.engine_args, flags)
+        options = engine_args_for(cfg.engine_specs(), cfg.engine_args, flags)
         cfg = cfg.model_copy(update={"engine_args": {role: o for role, o in options.items() if o}})
     return cfg
 
 
-def _engines(cfg: LoopConfig, roles: tuple[str, ...]) -> dict:
+def _engines(cfg: CriticRunConfig, roles: tuple[str, ...]) -> dict:
     """Engines per role for the one-shot commands (built now; roles on one spec share one engine)."""
     from agent.solve import resolve_engine
 
-    specs = {"generator": cfg.generator, "critic": cfg.critic_spec}
+    specs = cfg.engine_specs()
     return {role: resolve_engine(specs[role], **cfg.engine_args.get(role, {})) for role in roles}
 
 
@@ -152,8 +157,9 @@ def make_refine_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", required=True, metavar="OUT",
                         help="output JSONL (appended to, resumed by id)")
     parser.add_argument("--overwrite", action="store_true", help="start OUT over instead of resuming")
-    parser.add_argument("--retry-errors", action="store_true", help="also rerun ids whose row in OUT is an error row")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_flag(parser, "--retry-errors", action="store_true",
+                        help="also rerun ids whose row in OUT is an error row")
+    add_flag(parser, "--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run_refine)
     return parser
 

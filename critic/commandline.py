@@ -14,6 +14,7 @@ and ``--verbose`` (library logs and warnings, see :mod:`critic.quiet`), the exit
 from __future__ import annotations
 
 import argparse
+import inspect
 import re
 import sys
 import traceback
@@ -93,12 +94,47 @@ def field_default(model: type[BaseModel], name: str) -> Any:
 
 
 def field_help(model: type[BaseModel], name: str) -> str:
-    """The help text of a field's flag: its description and its default (``required`` when it has none)."""
+    """The help text of a field's flag: its description and its default (``required`` when it has none), the
+    default once: a description that says its own ``(default: ...)`` gets no second one."""
     info = model.model_fields[name]
     default = field_default(model, name)
     shown = "required" if default is ... else f"default: {default}"
-    text = f"{info.description} ({shown})" if info.description else f"({shown})"
+    description = plain_text(info.description or "")
+    if default is not ... and "(default:" in description:
+        text = description
+    else:
+        text = f"{description} ({shown})" if description else f"({shown})"
     return text.replace("%", "%%")  # argparse formats help with %
+
+
+def plain_text(text: str) -> str:
+    """Docstring text for a terminal: RST literals ````x```` (and Markdown's single-backtick ones) become ``x``."""
+    return re.sub(r"`([^`\n]+)`", r"\1", re.sub(r"``(.+?)``", r"\1", text))
+
+
+def config_description(model: type[BaseModel]) -> str:
+    """A command's help description from its config's docstring (dedented, RST literals as plain text)."""
+    return plain_text(inspect.cleandoc(model.__doc__ or ""))
+
+
+def spellings(flag: str) -> list[str]:
+    """``--output_dir`` -> ``["--output_dir", "--output-dir"]``: a long flag and its other separator (the given
+    spelling first: it is the one help and errors show); one spelling when the name has no separator."""
+    if not flag.startswith("--"):
+        return [flag]
+    name = flag[2:]
+    other = name.replace("_", "-") if "_" in name else name.replace("-", "_")
+    return [flag] if other == name else [flag, f"--{other}"]
+
+
+def add_flag(target: Any, *flags: str, **kwargs: Any) -> argparse.Action:
+    """``target.add_argument(*flags, **kwargs)``, plus the other separator of each long flag (:func:`spellings`) as
+    a hidden alias (same destination, not shown in help). Returns the shown action."""
+    action = target.add_argument(*flags, **kwargs)
+    aliases = [alias for flag in flags for alias in spellings(flag)[1:]]
+    if aliases:
+        target.add_argument(*aliases, **{**kwargs, "dest": action.dest, "help": argparse.SUPPRESS})
+    return action
 
 
 def add_config_flags(
@@ -114,8 +150,9 @@ def add_config_flags(
     """Add one flag per field of ``model`` (except ``exclude``, dict fields and ``Literal`` fields of one value),
     under the heading ``title`` when given; return the field names added.
 
-    The flag is ``--<name>`` with ``_`` written as ``separator`` (``names`` gives other spellings, e.g.
-    ``{"k": ["-k"]}``); its default is ``argparse.SUPPRESS``, so only given flags reach the namespace.
+    The flag is ``--<name>`` with ``_`` written as ``separator``, and the other separator is taken too
+    (``--output_dir`` and ``--output-dir``, :func:`add_flag`: a hidden alias); ``names`` gives other spellings, e.g.
+    ``{"k": ["-k"]}``. Its default is ``argparse.SUPPRESS``, so only given flags reach the namespace.
     ``list`` fields repeat (``--data a --data b``), or take several values with ``list_nargs``. The flag of each
     field is kept in the namespace (``_flag_names``) so that an invalid value is reported under its flag.
     """
@@ -145,7 +182,7 @@ def add_config_flags(
             kwargs["choices"] = choices
         else:
             kwargs.update(type=annotation if annotation in (int, float) else str, metavar=metavar)
-        target.add_argument(*flags, **kwargs)
+        add_flag(target, *flags, **kwargs)
         flag_names[name] = flags[-1] if flags[-1].startswith("--") else flags[0]
         added.append(name)
     parser.set_defaults(_flag_names={**(parser.get_default("_flag_names") or {}), **flag_names})
@@ -193,7 +230,7 @@ def add_engine_args_flags(parser: argparse.ArgumentParser, roles: Sequence[str])
     """``--<role>-args OPTS`` per engine role (namespace ``<role>_args``, a list): JSON or key=value, repeatable;
     YAML: ``engine_args: {<role>: {...}}``. Checked by critic.engines.options.engine_args_for."""
     for role in roles:
-        parser.add_argument(f"--{role}-args", action="append", metavar="OPTS", dest=f"{role}_args",
+        add_flag(parser, f"--{role}-args", action="append", metavar="OPTS", dest=f"{role}_args",
                             help=f"{role} engine options: JSON or key=value, repeatable (vLLM engine arguments such "
                                  "as tensor_parallel_size=4, or OpenAI engine settings such as max_concurrency=256); "
                                  f"YAML: engine_args: {{{role}: {{...}}}}")
@@ -204,9 +241,11 @@ def add_engine_args_flags(parser: argparse.ArgumentParser, roles: Sequence[str])
 
 def one_line(e: BaseException) -> str:
     """The first line of an error's message (its type name when it has none); a pydantic ValidationError as
-    ``field: problem`` (critic.configs.config_error_line)."""
+    ``field: problem`` (critic.configs.config_error_line); a file that open() did not find as ``no such file: X``."""
     if isinstance(e, ValidationError):
         return config_error_line(e)
+    if isinstance(e, FileNotFoundError) and e.filename:  # open()'s "[Errno 2] No such file or directory: 'x'"
+        return f"no such file: {e.filename}"
     text = str(e)
     return text.strip().splitlines()[0] if text.strip() else type(e).__name__
 
@@ -242,6 +281,17 @@ def run_guarded(prog: str, run: Callable[[], int], argv_flags: GlobalFlags) -> i
     return code
 
 
+def command_parser(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The innermost subcommand parser that ``argv`` chose (``deepcritic train mc-label ...`` -> mc-label's), or
+    ``parser`` itself when ``argv`` names no subcommand."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for at, arg in enumerate(argv):
+                if arg in action.choices:
+                    return command_parser(action.choices[arg], argv[at + 1:])
+    return parser
+
+
 def cli_main(
     parser: argparse.ArgumentParser, argv: Sequence[str] | None, *, prog: str | None = None
 ) -> int:
@@ -251,7 +301,9 @@ def cli_main(
 
     rest, flags = split_global_flags(list(sys.argv[1:] if argv is None else argv))
     try:
-        args = parser.parse_args(rest)
+        args, unknown = parser.parse_known_args(rest)
+        if unknown:  # reported with the usage of the (sub)command that was given, not the top level's
+            command_parser(parser, rest).error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as e:  # argparse printed the usage error or the help
         return int(e.code or 0)
     run = getattr(args, "run", None)

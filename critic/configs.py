@@ -32,13 +32,28 @@ def nearest_key(key: str, valid: Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
+LISTING_CHARS = 60  # the most characters of valid names an unknown-key line lists when none is near
+
+
 def unknown_key_line(key: str, valid: Iterable[str], what: str = "key") -> str:
     """``unknown key 'tempreature' (nearest valid key: 'temperature')`` - one line; ``valid`` is spelled like
-    ``key`` (``--flag`` names for flags)."""
+    ``key`` (``--flag`` names for flags). With no valid name near, a few of them (at most :data:`LISTING_CHARS`
+    characters, then how many there are in all)."""
     valid = sorted(set(valid))
     near = nearest_key(key, valid)
-    hint = f"nearest valid {what}: {near!r}" if near else f"valid {what}s: {', '.join(valid) or 'none'}"
-    return f"unknown {what} {key!r} ({hint})"
+    if near:
+        return f"unknown {what} {key!r} (nearest valid {what}: {near!r})"
+    return f"unknown {what} {key!r} (valid {what}s: {bounded_listing(valid)})"
+
+
+def bounded_listing(names: list[str], limit: int = LISTING_CHARS) -> str:
+    """``a, b, c`` - or, past ``limit`` characters, ``a, b, ... (40 in all; see --help)``; ``none`` when empty."""
+    shown: list[str] = []
+    for name in names:
+        if len(", ".join([*shown, name])) > limit:
+            return ", ".join([*shown, f"... ({len(names)} in all; see --help)"])
+        shown.append(name)
+    return ", ".join(shown) or "none"
 
 
 def _fields_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
@@ -55,16 +70,28 @@ def _fields_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]
 def config_error_line(error: ValidationError, model: type[BaseModel] | None = None) -> str:
     """One line for a pydantic ValidationError: unknown keys with their nearest valid key, other problems as
     ``field: message``; several problems are joined by ``; ``."""
+    unknown: list[str] = []
     parts: list[str] = []
     for err in error.errors():
         loc = tuple(err["loc"])
         if err["type"] == "extra_forbidden" and loc:
-            parts.append(unknown_key_line(str(loc[-1]), _fields_at(model, loc)))
+            unknown.append(unknown_key_line(str(loc[-1]), _fields_at(model, loc)))
         else:
             where = ".".join(map(str, loc)) or "config"
             message = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
             parts.append(f"{where}: {message}")
-    return "; ".join(parts) or str(error).splitlines()[0]
+    return bounded_join(unknown + parts) or str(error).splitlines()[0]
+
+
+def bounded_join(parts: list[str], limit: int = 2 * LISTING_CHARS) -> str:
+    """``parts`` joined by ``; `` - the first always, the rest while the line stays within ``limit`` characters,
+    then ``; N more problems``."""
+    line = parts[0] if parts else ""
+    for at, part in enumerate(parts[1:], start=1):
+        if len(line) + len(part) + 2 > limit:
+            return f"{line}; {len(parts) - at} more problem{'s' if len(parts) - at > 1 else ''}"
+        line = f"{line}; {part}"
+    return line
 
 
 def read_mapping(path: str | Path) -> dict[str, Any]:

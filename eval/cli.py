@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from critic.commandline import UsageError, add_config_flags, add_engine_args_flags, build_config, cli_main
+from critic.commandline import (
+    UsageError,
+    add_config_flags,
+    add_engine_args_flags,
+    add_flag,
+    build_config,
+    cli_main,
+    config_description,
+)
 
 PROG = "deepcritic eval"
 
@@ -88,15 +95,15 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="run folder (created; rerun to resume)")
     p.add_argument("--config", metavar="FILE", help="YAML or JSON with the run's keys (a run's config.json works "
                                                     "too); flags given override it; an unknown key is an error")
-    p.add_argument("--retry-errors", action="store_true", dest="retry_errors",
+    add_flag(p, "--retry-errors", action="store_true", dest="retry_errors",
                    help="also rerun items whose row is an error row")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_flag(p, "--no-progress", action="store_true", help="no progress bar")
 
 
 def _run_parser(sub, name: str, config: type, help: str, epilog: str, roles: tuple[str, ...],
                 run) -> argparse.ArgumentParser:
     """One run command: its config's flags (defaults and help from the config), the run flags, engine options."""
-    p = sub.add_parser(name, help=help, description=inspect.cleandoc(config.__doc__ or ""), epilog=epilog,
+    p = sub.add_parser(name, help=help, description=config_description(config), epilog=epilog,
                        formatter_class=RAW)
     _run_flags(p)
     add_config_flags(p, config, names=SHORT_FLAGS, title=f"run settings (config keys of {config.__name__})")

@@ -20,7 +20,7 @@ from test_cli import fake_engines  # noqa: F401  (the FAKE scripted engine fixtu
 from agent.cli import REGISTRY, main
 from agent.commands import load_config, make_critique_parser, make_refine_parser, make_solve_parser
 from agent.config import CritiqueConfig, RefineConfig, SolveConfig
-from critic.commandline import field_default
+from critic.commandline import field_default, plain_text
 from critic.quiet import LIBRARY_LOGGERS, quiet_libraries
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,10 +53,15 @@ def test_help_reads_defaults_and_descriptions_from_the_config(command, config, c
         if name in ("engine_args", "kind"):
             continue
         default = field_default(config, name)
-        assert _squash("required" if default is ... else f"default: {default}") in out, name
+        description = plain_text(info.description or "")
+        if "(default:" in description:  # the description says its default: shown once, not twice
+            assert _squash(f"{description} (default: {default})") not in out, name
+        else:
+            assert _squash("required" if default is ... else f"default: {default}") in out, name
         if info.description:
-            assert _squash(info.description) in out, name
+            assert _squash(description) in out, name
             checked += 1
+    assert "``" not in out and "(default:None)(default:" not in out
     assert checked >= 5  # the fields are documented, once, in the config
 
 
@@ -78,12 +83,12 @@ def _parse(makers, argv: list[str]) -> argparse.Namespace:
                                    (make_refine_parser, make_critique_parser, make_solve_parser)])
 def test_each_loop_command_gets_its_own_default_rounds(order):
     """The kind: a default set for one command leaked into the others through a shared parent parser."""
-    for command, config in (("solve", SolveConfig), ("critique", CritiqueConfig), ("refine", RefineConfig)):
-        extra = {"solve": ["q"], "critique": [], "refine": ["in.jsonl", "-o", "out.jsonl"]}[command]
+    for command, config in (("solve", SolveConfig), ("refine", RefineConfig)):
+        extra = {"solve": ["q"], "refine": ["in.jsonl", "-o", "out.jsonl"]}[command]
         args = _parse(order, [command, *extra])
         assert load_config(config, args).max_rounds == field_default(config, "max_rounds")
-    assert (field_default(SolveConfig, "max_rounds"), field_default(CritiqueConfig, "max_rounds"),
-            field_default(RefineConfig, "max_rounds")) == (3, 3, 2)
+    assert (field_default(SolveConfig, "max_rounds"), field_default(RefineConfig, "max_rounds")) == (3, 2)
+    assert not hasattr(_parse(order, ["critique"]), "max_rounds")  # one critique round: no rounds to set
 
 
 def test_config_file_with_flags_over_it(tmp_path):

@@ -12,6 +12,7 @@ fill ``usage.prompt_tokens``. The real servers are exercised in tests/test_engin
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,6 +62,7 @@ class Behaviour:
     chat_extension: str = "honour"  # honour | reject (422, like transformers serve) | ignore | close | drop
     completions: bool = True  # False: /v1/completions answers 404
     models_status: int = 200  # GET /v1/models status (transformers serve: 500 without a hub cache)
+    models_text: str | None = None  # GET /v1/models body sent as is (a proxy's HTML page), instead of the list
     usage: bool = True  # report usage.prompt_tokens / completion_tokens
     honours_n: bool = True  # False: one choice whatever n is (transformers serve)
     stop_in_text: bool = False  # True: the text keeps the stop string (transformers serve)
@@ -118,8 +120,8 @@ class FakeOpenAIServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def _send(self, status: int, payload: Any) -> None:
-                data = json.dumps(payload).encode()
+            def _send(self, status: int, payload: Any, raw: bool = False) -> None:
+                data = (payload if raw else json.dumps(payload)).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
@@ -132,6 +134,8 @@ class FakeOpenAIServer:
                     return self._send(404, {"detail": "Not Found"})
                 if server.behaviour.models_status != 200:
                     return self._send(server.behaviour.models_status, "Internal Server Error")
+                if server.behaviour.models_text is not None:
+                    return self._send(200, server.behaviour.models_text, raw=True)
                 return self._send(200, {"data": [{"id": "served-model"}, {"id": "other"}]})
 
             def do_POST(self):
@@ -208,6 +212,27 @@ def test_failing_model_list_is_one_line_saying_to_name_one(fake_server, make_eng
         make_engine(None)
     message = one_line(info)
     assert f"HTTP {status}" in message and "name the model" in message and "#<model>" in message
+    assert "is the server running" not in message
+
+
+def test_model_list_answered_with_no_json_says_to_name_one(fake_server, make_engine):
+    fake_server.behaviour.models_text = "<html>proxy page</html>"
+    with pytest.raises(EngineError) as info:
+        make_engine(None)
+    message = one_line(info)
+    assert "not JSON" in message and "name the model" in message and "is the server running" not in message
+
+
+@pytest.mark.parametrize("path", ["/v1", "/v1/", ""])
+def test_model_list_of_a_server_that_is_not_there_says_so_without_the_naming_hint(path):
+    with socket.socket() as sock:  # bound then released: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(EngineError) as info:
+        OpenAIEngine(f"http://127.0.0.1:{port}{path}", None, max_retries=1, backoff_s=0.01)
+    message = one_line(info)
+    assert f"cannot reach http://127.0.0.1:{port}" in message and "is the server running" in message
+    assert "name the model" not in message and "#<model>" not in message
 
 
 # ---- the detection rule (pure) -------------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ options; exit codes 0 done, 1 some error rows, 2 usage error, 3 engine or server
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import logging
 import sys
@@ -28,7 +27,9 @@ from critic.commandline import (
     add_config_file_flag,
     add_config_flags,
     add_engine_args_flags,
+    add_flag,
     cli_main,
+    config_description,
     split_global_flags,
 )
 from critic.configs import ConfigError, config_error_line
@@ -59,7 +60,8 @@ def _pipeline_configs() -> dict[str, type[PipelineConfig]]:
 
 def _add_config_flags(parser: argparse.ArgumentParser, config: type[PipelineConfig], role: str) -> None:
     add_config_file_flag(parser)
-    parser.add_argument("--retry-errors", action="store_true", help="also rerun items whose row is an error row")
+    add_flag(parser, "--retry-errors", action="store_true",
+                        help="also rerun items whose row is an error row")
     add_engine_args_flags(parser, (role,))
     # The fields: --<field> (trl's spelling, as in the recipes), help and default from the config.
     add_config_flags(parser, config, separator="_", list_nargs=True, title=f"config keys of {config.__name__}")
@@ -72,7 +74,7 @@ def _add_stages(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "seed": "deliberate seed critiques from a teacher model (SFT data)",
     }
     for stage, config in _pipeline_configs().items():
-        stage_parser = sub.add_parser(stage, help=helps[stage], description=inspect.cleandoc(config.__doc__ or ""),
+        stage_parser = sub.add_parser(stage, help=helps[stage], description=config_description(config),
                                       formatter_class=argparse.RawDescriptionHelpFormatter)
         _add_config_flags(stage_parser, config, _ROLES[stage])
         stage_parser.set_defaults(run=_run_stage, prog=f"deepcritic train {stage}")

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from trl import ModelConfig, ScriptArguments, SFTConfig
 
+from critic.configs import ConfigError
 from critic.embedded import resolve_embedded
 from training.inputs import resolve_path
 from training.strict_trl import StrictTrlParser, run_stage
@@ -68,6 +69,8 @@ def load_messages_dataset(name: str, split: str = "train") -> Dataset:
         if "messages" not in dataset.column_names and "reference_critiques" in dataset.column_names:
             return _reference_dataset(dataset)
         return dataset
+    if path.suffix.lower() in (".json", ".jsonl"):  # a file name that is not there, not a hub id
+        raise ConfigError(f"no such file: {name}")
     return load_dataset(name, split=split)
 
 

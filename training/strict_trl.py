@@ -72,11 +72,13 @@ def run_stage(stage: str, parser: TrlParser, main: Callable[..., object], argv: 
     try:
         parsed = parser.parse_args_and_config(argv)
     except ValueError as exc:  # unknown keys / flags (one line, nearest valid name), invalid values
-        print(f"deepcritic train {stage}: invalid config: {str(exc).splitlines()[0]}", file=sys.stderr)
+        print(f"deepcritic train {stage}: error: invalid config: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
     try:
         main(*parsed)
-    except ConfigError as exc:  # e.g. a weights-only checkpoint that cannot resume
-        print(f"deepcritic train {stage}: {exc}", file=sys.stderr)
+    except (ConfigError, FileNotFoundError) as exc:  # e.g. a weights-only checkpoint that cannot resume, no dataset
+        from critic.commandline import one_line
+
+        print(f"deepcritic train {stage}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     return 0

@@ -267,6 +267,8 @@ def load_dataset_by_name(
     """
     path = Path(name).expanduser()
     kind = KNOWN_DATASETS[name][0] if name in KNOWN_DATASETS else _sniff(path) if path.is_file() else None
+    if kind is None and not path.exists() and (path.suffix or "/" in name):  # meant as a file
+        raise DataUnavailable(f"no such file: {name}")
     if kind is None:
         raise DataUnavailable(f"unknown dataset {name!r}: use one of {', '.join(KNOWN_DATASETS)} or a file path")
     loaders = {

@@ -221,8 +221,10 @@ class OpenAIEngine(LoopBackedEngine):
                     try:
                         return response.json()
                     except ValueError:
-                        raise EngineDead(f"{url} answered HTTP {response.status_code} with a body that is not "
-                                         f"JSON: {' '.join(response.text.split())[:200]}") from None
+                        not_json = EngineDead(f"{url} answered HTTP {response.status_code} with a body that is "
+                                              f"not JSON: {' '.join(response.text.split())[:200]}")
+                        not_json.answered = True  # type: ignore[attr-defined]
+                        raise not_json from None
                 status = response.status_code
                 problem = f"{url} answered HTTP {status}: {_error_text(response)}"
                 if status in FATAL_STATUS:
@@ -241,8 +243,12 @@ class OpenAIEngine(LoopBackedEngine):
         try:
             body = await self._request("GET", "/models")
         except EngineError as exc:  # the same kind (a dead server stays EngineDead), with what to do
+            status = getattr(exc, "status", None)
+            if status is None and not getattr(exc, "answered", False):  # nothing answered: a model name won't help
+                raise _failure(type(exc), f"{exc}; is the server running at {self.base_url}, and is the URL right "
+                               f"(scheme, host, port, /v1)?", None) from exc
             raise _failure(type(exc), f"cannot list the models of {self.base_url} ({exc}); name the model in the "
-                           f"spec: openai:<base_url>#<model>", getattr(exc, "status", None)) from exc
+                           f"spec: openai:<base_url>#<model>", status) from exc
         models = [entry["id"] for entry in body.get("data", []) if isinstance(entry, dict) and "id" in entry]
         if not models:
             raise EngineError(f"server {self.base_url} lists no models; name one: openai:<base_url>#<model>")

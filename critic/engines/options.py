@@ -90,20 +90,22 @@ def _parameters(function: Any, skip: set[str]) -> set[str]:
     return {name for name in inspect.signature(function).parameters if name not in skip}
 
 
-def check_engine_options(spec: str, options: Mapping[str, Any] | None, role: str | None = None) -> None:
-    """Raise one :class:`EngineError` line when ``options`` holds a name the engine for ``spec`` does not take."""
+def check_engine_options(spec: str, options: Mapping[str, Any] | None, source: str | None = None) -> None:
+    """Raise one :class:`EngineError` line when ``options`` holds a name the engine for ``spec`` does not take;
+    ``source`` (``"--critic-args"``, ``"engine_args.critic"``) says where the options were given."""
     if options:
         what, known = known_options(spec)
-        reject_unknown(what, options, known, role)
+        reject_unknown(what, options, known, source)
 
 
-def reject_unknown(what: str, options: Iterable[str], known: set[str], role: str | None = None) -> None:
-    """One :class:`EngineError` line for the first option name not in ``known``, with the closest known name."""
+def reject_unknown(what: str, options: Iterable[str], known: set[str], source: str | None = None) -> None:
+    """One :class:`EngineError` line for the first option name not in ``known``, with the closest known name;
+    ``source`` is where the option was given (a flag or a config key), named in the line."""
     for name in options:
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            where = f" in --{role}-args" if role else ""
+            where = f" in {source}" if source else ""
             raise EngineError(f"unknown {what} option {name!r}{where}{hint}")
 
 
@@ -137,12 +139,15 @@ def engine_args_for(
     """Checked engine options per role: ``config_args`` (a config's ``engine_args``), then the ``--<role>-args``
     ``flags`` on top, merged per spec (:func:`role_engines_args`) and checked against the engine each spec builds
     (:func:`check_engine_options`). Raises ValueError / :class:`EngineError` with one line."""
-    given: dict[str, EngineArgs] = {role: normalise(options) for role, options in (config_args or {}).items()}
-    for role, items in (flags or {}).items():
-        parsed = parse_engine_args(items)
+    from_config: dict[str, EngineArgs] = {role: normalise(options) for role, options in (config_args or {}).items()}
+    from_flags = {role: parse_engine_args(items) for role, items in (flags or {}).items()}
+    given: dict[str, EngineArgs] = {role: dict(options) for role, options in from_config.items()}
+    for role, parsed in from_flags.items():
         if parsed:
             given[role] = {**given.get(role, {}), **parsed}
     per_role = role_engines_args(specs, given)
-    for role, options in per_role.items():
-        check_engine_options(specs[role], options, role)
+    # Each role's own options, checked before they are merged per spec, so the line names where they were given.
+    for role, spec in specs.items():
+        check_engine_options(spec, from_flags.get(role), f"--{role}-args")
+        check_engine_options(spec, from_config.get(role), f"engine_args.{role}")
     return per_role
