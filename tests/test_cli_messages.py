@@ -4,6 +4,7 @@ from, why a server cannot be used, the nearest valid config key, the subcommand'
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -195,6 +196,8 @@ def test_a_missing_input_file_is_the_same_line_on_every_command(tmp_path, capsys
         assert main(argv) == 2, argv
         err = one_line(capsys.readouterr().err)
         assert err.endswith(f": error: no such file: {missing}"), (argv, err)
+        if argv[:2] in (["train", "seed"], ["train", "mc-label"]):
+            assert not Path(out).exists(), argv  # a refused input leaves no empty output folder behind
 
 
 def test_an_unknown_dataset_name_still_lists_the_known_ones(tmp_path, capsys):

@@ -311,9 +311,9 @@ def run_mc_labels(cfg: MCLabelConfig, engine: ChatEngine | None = None, retry_er
     from critic.io import hold
 
     out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    problems, contamination = select_problems(cfg)
+    problems, contamination = select_problems(cfg)  # a bad input fails before the output folder exists
     prompt = cfg.generator_prompt()
+    out.mkdir(parents=True, exist_ok=True)
     with hold(out, folder=True):
         write_run_config(out, "mc-label", cfg)
         process_pending(problems, out, lambda eng, problem: label_problem(eng, problem, cfg, prompt), engine,

@@ -294,9 +294,9 @@ def run_seed(cfg: SeedConfig, engine: ChatEngine | None = None, retry_errors: bo
     from critic.io import hold
 
     out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     prompts, critic = cfg.teacher_prompts(), cfg.critic_prompt()  # a bad template fails before any engine starts
-    solutions = select_solutions(cfg)
+    solutions = select_solutions(cfg)  # and a bad input before the output folder exists
+    out.mkdir(parents=True, exist_ok=True)
     with hold(out, folder=True):
         write_run_config(out, "seed", cfg)
         process_pending(solutions, out, lambda eng, solution: critique_solution(eng, solution, cfg, prompts, critic),
