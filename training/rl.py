@@ -70,7 +70,9 @@ class RLScriptArguments(ScriptArguments):
 
 
 def make_parser() -> StrictTrlParser:
-    return StrictTrlParser((RLScriptArguments, GRPOConfig, ModelConfig))
+    return StrictTrlParser((RLScriptArguments, GRPOConfig, ModelConfig), prog="deepcritic train rl",
+                           description="GRPO of a critic with trl. --config RECIPE.yaml takes any field below; flags "
+                                       "override it (training/recipes/README.md).")
 
 
 def build_rl_dataset(solutions: list[LabeledSolution], prompt: CriticPrompt | None = None) -> Dataset:

@@ -52,7 +52,9 @@ class SFTScriptArguments(ScriptArguments):
 
 
 def make_parser() -> StrictTrlParser:
-    return StrictTrlParser((SFTScriptArguments, SFTConfig, ModelConfig))
+    return StrictTrlParser((SFTScriptArguments, SFTConfig, ModelConfig), prog="deepcritic train sft",
+                           description="SFT of a critic with trl. --config RECIPE.yaml takes any field below; flags "
+                                       "override it (training/recipes/README.md).")
 
 
 def load_messages_dataset(name: str, split: str = "train") -> Dataset:
