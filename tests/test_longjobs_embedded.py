@@ -159,7 +159,8 @@ def test_killing_the_engine_process_mid_refine_exits_3_and_a_rerun_completes(tmp
     assert complete_lines(out)[: len(lines)] == lines  # rows written before the kill are kept as they were
 
 
-def test_ctrl_c_during_engine_start_is_an_interruption_and_leaves_no_process(tmp_path):
+@pytest.mark.parametrize("delay_s", [0.0, 3.0, 8.0], ids=["core-spawned", "core-loading", "core-later"])
+def test_ctrl_c_during_engine_start_is_an_interruption_and_leaves_no_process(tmp_path, delay_s):
     """A terminal's Ctrl-C reaches the whole process group, vLLM's engine core included: its death during start-up
     must read as the interruption it is (exit 130, rerun to resume), not as "vLLM could not load" (exit 2)."""
     psutil = pytest.importorskip("psutil")
@@ -181,6 +182,7 @@ def test_ctrl_c_during_engine_start_is_an_interruption_and_leaves_no_process(tmp
             except psutil.NoSuchProcess:
                 break
         assert cores and not complete_lines(out), proc.communicate()[1][-3000:]
+        time.sleep(delay_s)  # at different points of the engine's start (or just after it)
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C on a terminal does
         _, err = proc.communicate(timeout=300)
     finally:

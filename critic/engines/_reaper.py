@@ -11,6 +11,7 @@ A normal exit stops the watchdog first (:meth:`Reaper.stop`). Linux only (``/pro
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,15 @@ def descendants(pid: int | None = None) -> set[int]:
             todo.extend(kids - found)
             found |= kids
     return found
+
+
+def kill_processes(pids: set[int]) -> None:
+    """SIGKILL each of ``pids`` that still exists (a process already gone is fine)."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 class Reaper:

@@ -44,7 +44,7 @@ from typing import Any
 
 from critic.engines._chat import render_prompt_ids
 from critic.engines._loop import BackgroundLoop, LoopBackedEngine
-from critic.engines._reaper import descendants, reap_on_parent_death
+from critic.engines._reaper import descendants, kill_processes, reap_on_parent_death
 from critic.engines.base import Chat, EngineDead, EngineError, FinishReason, Generation, RequestRejected, Sampling
 from critic.engines.options import reject_unknown
 
@@ -165,10 +165,15 @@ class VllmEngine(LoopBackedEngine):
             with _watch_interrupts() as interrupted:
                 self._llm = self._loop.run(self._start(AsyncLLM, engine_args))
         except BaseException as exc:
+            # Ctrl-C reaches the engine core too (one process group): not a load failure. A half-started core may
+            # survive it, and the exit would then wait for it forever: the processes this start made are killed.
+            interruption = isinstance(exc, KeyboardInterrupt) or interrupted()
+            if interruption:
+                kill_processes(descendants() - before)
             self._loop.close()
             if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit: as they are
                 raise
-            if interrupted():  # Ctrl-C reaches the engine core too (one process group): not a load failure
+            if interruption:
                 raise KeyboardInterrupt from exc
             detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             raise EngineError(f"vLLM could not load {model!r}: {detail}") from exc
