@@ -96,8 +96,9 @@ def _finish_reason(reason: str | None) -> FinishReason:
 
 @contextlib.contextmanager
 def _watch_interrupts() -> Iterator[Callable[[], bool]]:
-    """Yield a function telling whether SIGINT arrived during the block; the previous handler still runs. Off the
-    main thread, where no handler can be installed, it always answers False."""
+    """Yield a function telling whether SIGINT arrived during the block, where SIGINT raises KeyboardInterrupt at
+    once (the previous handler is restored afterwards). Off the main thread, where no handler can be installed, it
+    always answers False."""
     if threading.current_thread() is not threading.main_thread():
         yield lambda: False
         return
@@ -105,11 +106,10 @@ def _watch_interrupts() -> Iterator[Callable[[], bool]]:
     previous = signal.getsignal(signal.SIGINT)
 
     def note(signum: int, frame: Any) -> None:
+        # Abort the start at once, whatever handler was there: asyncio.run's own handler only cancels its task,
+        # which cannot happen while this thread blocks on the start, so a core that hangs would hang us too.
         seen.append(signum)
-        if callable(previous):
-            previous(signum, frame)
-        elif previous == signal.SIG_DFL:
-            raise KeyboardInterrupt
+        raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, note)
     try:
