@@ -167,11 +167,9 @@ def make_refine_parser(subparsers) -> argparse.ArgumentParser:
 def run_refine(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Run ``deepcritic refine``; exit code 0 done, 1 some error rows (critic.jobs)."""
     from agent.batch import refine_batch
-    from critic.io import Shard
 
     out = out or sys.stdout
     cfg = load_config(RefineConfig, args)
-    Shard.parse(cfg.shard)  # a bad --shard is a usage error before anything starts
     source = Path(args.input)
     if not source.exists() and (source.suffix in {".jsonl", ".json"} or "/" in args.input):
         raise CliError(f"no such file: {args.input}")

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from critic.engines.base import Sampling
 from critic.guided import CriticFormat
+from critic.io import ShardSpec
 from critic.prompts import CriticPromptSettings
 from critic.records import SympyMode
 
@@ -93,6 +94,6 @@ class RefineConfig(LoopConfig):
     concurrency: int | None = Field(
         None, ge=1, description="loops in flight at once; None = sized for the engines (e.g. vLLM's max_num_seqs "
                                 "+ 25%)")
-    shard: str | None = Field(None, description="I/N: only the ids of shard I of N (stable hash of the id)",
+    shard: ShardSpec = Field(None, description="I/N: only the ids of shard I of N (stable hash of the id)",
                               json_schema_extra={"metavar": "I/N"})
     limit: int | None = Field(None, ge=1, description="only the first N input rows")

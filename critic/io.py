@@ -43,9 +43,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 Row = dict[str, Any]
 T = TypeVar("T")
@@ -418,6 +418,15 @@ class Shard:
     def select(self, items: Sequence[T], key: Callable[[T], str]) -> list[T]:
         """The items of this shard, in their order."""
         return [item for item in items if key(item) in self]
+
+
+def _valid_shard(text: str | None) -> str | None:
+    Shard.parse(text)
+    return text
+
+
+# A config field holding "i/N" (or None): checked where every config reads it, with the field named in the error.
+ShardSpec = Annotated[str | None, AfterValidator(_valid_shard)]
 
 
 def check_shard_cover(folders: Sequence[tuple[str | os.PathLike[str], str | None]]) -> None:

@@ -34,7 +34,7 @@ from critic.configs import StrictConfig
 from critic.data import PROCESSBENCH_SUBSETS, load_dataset_by_name
 from critic.engines.base import ChatEngine, Sampling, check_generations
 from critic.guided import CriticFormat, guided_sampling
-from critic.io import JsonlWriter, Shard, done_ids, read_best_rows, select_shard
+from critic.io import JsonlWriter, ShardSpec, done_ids, read_best_rows, select_shard
 from critic.jobs import WindowedEngine, error_text, item_workers, progress_bar, run_sync, stream
 from critic.parse import parse_critique, parse_processbench
 from critic.prompts import CriticPrompt, CriticStyle
@@ -103,7 +103,7 @@ class ErrorIdConfig(StrictConfig):
                             "leave it free")
     limit: int | None = Field(None, ge=1, description="solutions per data set (a seeded random subset)")
     seed: int | None = Field(0, description="seed for limit subsets and sampling")
-    shard: str | None = Field(None, description="i/N: only the solutions of shard i of N (stable hash of the key)")
+    shard: ShardSpec = Field(None, description="i/N: only the solutions of shard i of N (stable hash of the key)")
     window: int | None = Field(None, ge=1, description="sequences in flight (default: sized for the engine); "
                                                        "does not change results")
     engine_args: dict[str, dict[str, Any]] = Field(default_factory=dict,
@@ -149,7 +149,6 @@ class ErrorIdConfig(StrictConfig):
         if self.critic_format == "guided" and (self.prompt != "deliberate" or self.critic == SYMPY_CRITIC):
             raise ValueError("critic_format guided holds an engine's critique to the deliberate format: it needs "
                              "prompt deliberate and an engine critic")
-        Shard.parse(self.shard)
         return self
 
     @property

@@ -25,13 +25,13 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from critic.engines.base import ChatEngine, Sampling, check_generations
 from critic.grading import answers_match
 from critic.io import (
     JsonlWriter,
-    Shard,
+    ShardSpec,
     check_input_ids,
     done_ids,
     is_error_row,
@@ -74,16 +74,11 @@ class RefineConfig(CriticPromptSettings):
     critic_max_tokens: int = Field(2048, ge=1, description="critique token limit")
     concurrency: int | None = Field(None, ge=1, description="requests in flight (initial solutions) and refine loops "
                                                           "in flight (default: sized for the engines)")
-    shard: str | None = Field(None, description="i/N: only the problems of shard i of N (stable hash of the key)")
+    shard: ShardSpec = Field(None, description="i/N: only the problems of shard i of N (stable hash of the key)")
     engine_args: dict[str, dict[str, Any]] = Field(default_factory=dict,
                                                    description="engine options per role: {generator: {...}, "
                                                                "critic: {...}}")
     name: str | None = Field(None, description="label for reports; None = the run folder's name")
-
-    @model_validator(mode="after")
-    def _shard(self) -> RefineConfig:
-        Shard.parse(self.shard)
-        return self
 
     @property
     def variants(self) -> tuple[RefineVariant, ...]:

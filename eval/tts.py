@@ -20,10 +20,10 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from critic.engines.base import ChatEngine, Sampling, check_generations
-from critic.io import JsonlWriter, Shard, done_ids, is_error_row, read_best_rows, select_shard
+from critic.io import JsonlWriter, ShardSpec, done_ids, is_error_row, read_best_rows, select_shard
 from critic.jobs import error_text, item_workers, progress_bar, run_sync, stream, windowed
 from critic.parse import parse_critique
 from critic.prompts import SOLVE_PREFIX, CriticPrompt, CriticPromptSettings, solve_messages
@@ -53,18 +53,13 @@ class TtsConfig(CriticPromptSettings):
     sympy: Literal["off", "veto"] = Field("off", description="veto: a SymPy contradiction also rejects a sample")
     limit: int | None = Field(None, ge=1, description="problems per data set (a seeded random subset)")
     seed: int | None = Field(0, description="seed for limit subsets and sampling")
-    shard: str | None = Field(None, description="i/N: only the problems of shard i of N (stable hash of the key)")
+    shard: ShardSpec = Field(None, description="i/N: only the problems of shard i of N (stable hash of the key)")
     window: int | None = Field(None, ge=1, description="sequences in flight per engine (default: sized for the "
                                                        "engine); does not change results")
     engine_args: dict[str, dict[str, Any]] = Field(default_factory=dict,
                                                    description="engine options per role: {generator: {...}, "
                                                                "critic: {...}}")
     name: str | None = Field(None, description="label for reports; None = the run folder's name")
-
-    @model_validator(mode="after")
-    def _shard(self) -> TtsConfig:
-        Shard.parse(self.shard)
-        return self
 
 
 

@@ -11,9 +11,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from critic.configs import StrictConfig, read_mapping
+from critic.io import ShardSpec
 
 logger = logging.getLogger(__name__)
 
@@ -24,19 +25,12 @@ class PipelineConfig(StrictConfig):
     """Base of the data-pipeline configs (seed synthesis, Monte-Carlo labels): unknown keys are errors
     (:func:`critic.configs.config_error_line` names the nearest valid key)."""
 
-    shard: str | None = Field(None, description="i/N: only the items of shard i of N (stable hash of the id); merge "
+    shard: ShardSpec = Field(None, description="i/N: only the items of shard i of N (stable hash of the id); merge "
                                                 "the N output folders with `deepcritic merge`")
     window: int | None = Field(None, ge=1, description="sequences in flight on the engine (default: sized for the "
                                                        "engine); does not change results")
     engine_args: dict[str, dict[str, Any]] = Field(default_factory=dict, description="engine options per role, e.g. "
                                                    "{teacher: {tensor_parallel_size: 4}}")
-
-    @model_validator(mode="after")
-    def _shard_spec(self) -> PipelineConfig:
-        from critic.io import Shard
-
-        Shard.parse(self.shard)
-        return self
 
     @classmethod
     def from_yaml(cls: type[Config], path: str | os.PathLike[str] | None, **overrides: object) -> Config:
